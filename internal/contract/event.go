@@ -1,0 +1,214 @@
+// Package contract defines version 1 of the event contract between the backup
+// provider's webhook senders and this service: the JSON a sender posts to
+// POST /v1/partners/{partnerId}/events, its validation, and the JSON Schema
+// published beside it (schema/event-v1.schema.json).
+//
+// One request carries one event. The event id is the Standard Webhooks
+// `webhook-id` header of the request that delivered it; a sender retrying a
+// delivery reuses it, and the service acknowledges the repeat without
+// enqueueing a second message.
+//
+// Four kinds of event exist, named by Type:
+//
+//	backup.completed  a backup of one account ended (success, warning or failure),
+//	                  with the account's figures (plan, kind, online and local GB)
+//	service.status    a service of a customer (or one account) changed status
+//	notification      a provider notification (backup failure, no backup, …) that
+//	                  is raised or cleared, with a severity
+//	usage.snapshot    a customer's countable usage (mailboxes, licences)
+//
+// Customer ids are the provider's customer ids (the eFolder "CID") and are
+// scoped to the partner: the same id under two partners is two customers.
+package contract
+
+import "time"
+
+// SpecVersion is the contract version this service accepts.
+const SpecVersion = "1.0"
+
+// MaxBodyBytes is the largest request body the webhook reads. It is checked
+// before anything else of the request is read. SQS allows 256 KiB per message;
+// the queue envelope adds the partner and event ids around the body.
+const MaxBodyBytes = 64 * 1024
+
+// Type names an event kind.
+type Type string
+
+// The event kinds of contract version 1.
+const (
+	TypeBackupCompleted Type = "backup.completed"
+	TypeServiceStatus   Type = "service.status"
+	TypeNotification    Type = "notification"
+	TypeUsageSnapshot   Type = "usage.snapshot"
+)
+
+// Event is one event as posted by a sender. Exactly one of the data fields is
+// set, the one that matches Type.
+type Event struct {
+	SpecVersion string    `json:"specVersion"`
+	Type        Type      `json:"type"`
+	OccurredAt  time.Time `json:"occurredAt"`
+	Customer    Customer  `json:"customer"`
+
+	Backup       *BackupCompleted `json:"backup,omitempty"`
+	Status       *ServiceStatus   `json:"status,omitempty"`
+	Notification *Notification    `json:"notification,omitempty"`
+	Usage        *UsageSnapshot   `json:"usage,omitempty"`
+}
+
+// Customer is the provider's customer the event belongs to. ManagedID gives
+// the ConnectWise managed ID that links it to a company.
+type Customer struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// ManagedID is the value an MSP enters as the company's Managed ID and as the
+// serial number of its agreement additions: "EFS-<customerId>".
+func (c Customer) ManagedID() string { return ManagedIDPrefix + c.ID }
+
+// ManagedIDPrefix starts every managed ID.
+const ManagedIDPrefix = "EFS-"
+
+// Account is one backed-up machine (or mailbox set) of a customer.
+type Account struct {
+	ID   string      `json:"id"`
+	Name string      `json:"name,omitempty"`
+	Kind AccountKind `json:"kind,omitempty"`
+	Plan Plan        `json:"plan,omitempty"`
+}
+
+// AccountKind is server or desktop (the guide's "# Servers" / "# Desktops").
+type AccountKind string
+
+// Account kinds.
+const (
+	KindServer  AccountKind = "server"
+	KindDesktop AccountKind = "desktop"
+)
+
+// Plan is the online backup plan of an account (the guide's Figure 8 levels).
+type Plan string
+
+// Plans.
+const (
+	PlanSelect           Plan = "select"
+	PlanBasic            Plan = "basic"
+	PlanShadowProtectBDR Plan = "shadowprotect_bdr"
+)
+
+// BackupResult is how a backup ended.
+type BackupResult string
+
+// Backup results.
+const (
+	ResultSuccess BackupResult = "success"
+	ResultWarning BackupResult = "warning"
+	ResultFailure BackupResult = "failure"
+)
+
+// BackupCompleted is the data of a backup.completed event.
+type BackupCompleted struct {
+	Account   Account      `json:"account"`
+	Result    BackupResult `json:"result"`
+	StartedAt *time.Time   `json:"startedAt,omitempty"`
+	EndedAt   time.Time    `json:"endedAt"`
+	OnlineGB  float64      `json:"onlineGB"`
+	LocalGB   float64      `json:"localGB"`
+	// Message is the backup engine's summary, shown in tickets.
+	Message string `json:"message,omitempty"`
+}
+
+// Service names a provider service.
+type Service string
+
+// Services.
+const (
+	ServiceOnlineBackup   Service = "online_backup"
+	ServiceLocalBackup    Service = "local_backup"
+	ServiceBDR            Service = "bdr"
+	ServiceEmailArchiving Service = "email_archiving"
+	ServiceEmailFiltering Service = "email_filtering"
+)
+
+// Health is a service status.
+type Health string
+
+// Health values. Healthy clears a fault raised for the same service.
+const (
+	HealthHealthy  Health = "healthy"
+	HealthDegraded Health = "degraded"
+	HealthFailed   Health = "failed"
+)
+
+// ServiceStatus is the data of a service.status event.
+type ServiceStatus struct {
+	Service Service  `json:"service"`
+	Health  Health   `json:"health"`
+	Account *Account `json:"account,omitempty"`
+	Message string   `json:"message,omitempty"`
+}
+
+// NotificationKind is what a notification reports (the guide's notification types).
+type NotificationKind string
+
+// Notification kinds.
+const (
+	NotifyBackupFailure      NotificationKind = "backup_failure"
+	NotifyNoBackup           NotificationKind = "no_backup"
+	NotifyNoErrorFreeBackup  NotificationKind = "no_error_free_backup"
+	NotifyDiskUsage          NotificationKind = "disk_usage"
+	NotifyArchivingFailure   NotificationKind = "archiving_failure"
+	NotifyBDRHardwareFailure NotificationKind = "bdr_hardware_failure"
+)
+
+// NotificationKinds lists every notification kind, in a stable order.
+var NotificationKinds = []NotificationKind{
+	NotifyBackupFailure, NotifyNoBackup, NotifyNoErrorFreeBackup,
+	NotifyDiskUsage, NotifyArchivingFailure, NotifyBDRHardwareFailure,
+}
+
+// Severity of a notification, lowest first.
+type Severity string
+
+// Severities.
+const (
+	SeverityInfo     Severity = "info"
+	SeverityWarning  Severity = "warning"
+	SeverityError    Severity = "error"
+	SeverityCritical Severity = "critical"
+)
+
+// Severities lists every severity, lowest first.
+var Severities = []Severity{SeverityInfo, SeverityWarning, SeverityError, SeverityCritical}
+
+// NotificationState says whether a notification raises a fault or reports that
+// it cleared (disk usage back under its threshold, hardware replaced, …).
+type NotificationState string
+
+// Notification states.
+const (
+	StateRaised  NotificationState = "raised"
+	StateCleared NotificationState = "cleared"
+)
+
+// Notification is the data of a notification event.
+type Notification struct {
+	Kind     NotificationKind  `json:"kind"`
+	Severity Severity          `json:"severity"`
+	State    NotificationState `json:"state,omitempty"` // default raised
+	Account  *Account          `json:"account,omitempty"`
+	Message  string            `json:"message"`
+	// Details are free-form facts shown in the ticket description
+	// (threshold, usage, last backup time, hardware component, …).
+	Details map[string]string `json:"details,omitempty"`
+}
+
+// UsageSnapshot is the data of a usage.snapshot event: a customer's countable
+// usage at a moment. Absent counters are unknown, not zero.
+type UsageSnapshot struct {
+	ArchivingMailboxes    *int `json:"archivingMailboxes,omitempty"`
+	FilteringMailboxes    *int `json:"filteringMailboxes,omitempty"`
+	ShadowProtectServers  *int `json:"shadowProtectServers,omitempty"`
+	ShadowProtectDesktops *int `json:"shadowProtectDesktops,omitempty"`
+}

@@ -1,0 +1,34 @@
+// Package queue defines the message that travels on the events queue between
+// the webhook (and the resync and operator API) and the worker, and the SQS
+// adapter that sends it.
+package queue
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// MessageVersion is the version of Message this code writes and reads.
+const MessageVersion = 1
+
+// Job says what the worker is asked to do with a message.
+type Job string
+
+// Jobs.
+const (
+	// JobEvent processes an event delivered by the webhook.
+	JobEvent Job = "event"
+	// JobReprocess processes a stored event again on an operator's or the
+	// resync's request (after a mapping was fixed, for example).
+	JobReprocess Job = "reprocess"
+)
+
+// Message is the body of one SQS message on the events queue.
+type Message struct {
+	Version    int             `json:"v"`
+	Job        Job             `json:"job"`
+	PartnerID  string          `json:"partnerId"`
+	EventID    string          `json:"eventId"`
+	ReceivedAt time.Time       `json:"receivedAt"`
+	Event      json.RawMessage `json:"event"`
+}
