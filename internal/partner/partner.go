@@ -27,6 +27,16 @@ type Partner struct {
 	Priority     string `json:"priority,omitempty"`
 	TicketType   string `json:"ticketType,omitempty"`
 
+	// NoteEveryMinutes limits the notes a repeating fault adds to its open
+	// ticket to one per interval (default 60).
+	NoteEveryMinutes int `json:"noteEveryMinutes,omitempty"`
+	// Recurrence says what a fault that comes back after its ticket was
+	// resolved does: "reopen" the last ticket when it recurs within
+	// ReopenWithinHours (default 24), else open a new one; "new" always opens
+	// a new ticket. Default "reopen".
+	Recurrence        string `json:"recurrence,omitempty"`
+	ReopenWithinHours int    `json:"reopenWithinHours,omitempty"`
+
 	Integration Integration `json:"integration"`
 	// Products maps each billed service of the guide's Figure 8 to the
 	// identifier of a ConnectWise catalog product.

@@ -25,10 +25,22 @@ const (
 
 // Message is the body of one SQS message on the events queue.
 type Message struct {
-	Version    int             `json:"v"`
-	Job        Job             `json:"job"`
-	PartnerID  string          `json:"partnerId"`
-	EventID    string          `json:"eventId"`
+	Version   int    `json:"v"`
+	Job       Job    `json:"job"`
+	PartnerID string `json:"partnerId"`
+	EventID   string `json:"eventId"`
+	// RequestID identifies a reprocess request (so that one request is one
+	// reprocessing however often it is delivered); empty for JobEvent.
+	RequestID  string          `json:"requestId,omitempty"`
 	ReceivedAt time.Time       `json:"receivedAt"`
 	Event      json.RawMessage `json:"event"`
+}
+
+// ClaimKey is the idempotency key of the work the message asks for: the same
+// event delivered twice is one piece of work; each reprocess request is its own.
+func (m *Message) ClaimKey() string {
+	if m.Job == JobReprocess {
+		return "reprocess#" + m.PartnerID + "#" + m.EventID + "#" + m.RequestID
+	}
+	return "event#" + m.PartnerID + "#" + m.EventID
 }

@@ -1,0 +1,226 @@
+// Package claim gives exactly-once effects on at-least-once infrastructure
+// with DynamoDB conditional writes, in the manner of the AWS Lambda Powertools
+// idempotency record: one item per key holding a status (IN_PROGRESS or
+// COMPLETED), an in-progress expiry and a record expiry. Every time-dependent
+// decision compares the stored times in the condition expression itself; the
+// table's TTL only tidies up later (real DynamoDB deletes expired items lazily,
+// days after they expire).
+//
+// The webhook claims `webhook-id`s with it (a repeated delivery is acknowledged
+// without a second message) and the worker claims event ids (a message SQS
+// delivers twice, or to two workers at once, is processed once).
+package claim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/efs-cw/backupbridge/internal/table"
+)
+
+// State is what Begin found.
+type State int
+
+// States of a claim.
+const (
+	// New: the caller holds the claim now and must Complete or Abandon it.
+	New State = iota
+	// Done: the work under this key was completed earlier.
+	Done
+	// InFlight: another caller holds an unexpired claim.
+	InFlight
+)
+
+func (s State) String() string {
+	switch s {
+	case New:
+		return "new"
+	case Done:
+		return "done"
+	case InFlight:
+		return "in-flight"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// ErrLost is returned by Complete when the claim is no longer the caller's
+// (its in-progress expiry passed and someone else took it over).
+var ErrLost = errors.New("claim lost: its in-progress expiry passed and another caller took it")
+
+// Item attribute names and status values.
+const (
+	attrStatus     = "claimStatus"
+	attrOwner      = "claimOwner"
+	attrInProgress = "inProgressUntil" // epoch milliseconds
+
+	statusInProgress = "IN_PROGRESS"
+	statusCompleted  = "COMPLETED"
+)
+
+// beginCondition decides whether Begin may take the claim:
+//
+//	attribute_not_exists(pk)                 never claimed before
+//	OR expiresAt < :nowSec                   a finished record past its retention, not yet deleted by TTL
+//	OR (claimStatus = IN_PROGRESS            an abandoned claim: its holder crashed or timed out
+//	    AND inProgressUntil < :nowMs)
+const beginCondition = "attribute_not_exists(pk)" +
+	" OR expiresAt < :nowSec" +
+	" OR (claimStatus = :inProgress AND inProgressUntil < :nowMs)"
+
+// completeCondition lets only the current holder complete or abandon:
+//
+//	claimStatus = IN_PROGRESS AND claimOwner = :owner
+const completeCondition = "claimStatus = :inProgress AND claimOwner = :owner"
+
+// Store keeps claims in a DynamoDB table with the pk/sk/expiresAt layout of
+// template.yaml.
+type Store struct {
+	DB    *dynamodb.Client
+	Table string
+	// Prefix starts every key's partition key (DELIVERY#, EVENT#, …).
+	Prefix string
+	// Retention is how long a completed claim is remembered (how long a
+	// repeat is recognised). Default 7 days.
+	Retention time.Duration
+}
+
+// Claim is a claim held by the caller.
+type Claim struct {
+	Key   string
+	owner string
+}
+
+func (s *Store) pk(key string) string { return s.Prefix + key }
+
+func (s *Store) retention() time.Duration {
+	if s.Retention <= 0 {
+		return 7 * 24 * time.Hour
+	}
+	return s.Retention
+}
+
+// Begin tries to claim key until now+lease. With New the caller holds the
+// claim; with Done or InFlight it does not, and the returned Claim is zero.
+func (s *Store) Begin(ctx context.Context, key string, now time.Time, lease time.Duration) (State, Claim, error) {
+	owner, err := newOwner()
+	if err != nil {
+		return 0, Claim{}, err
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(s.Table),
+			Item: map[string]types.AttributeValue{
+				table.PK:        table.S(s.pk(key)),
+				table.SK:        table.S("CLAIM"),
+				attrStatus:      table.S(statusInProgress),
+				attrOwner:       table.S(owner),
+				attrInProgress:  table.Millis(now.Add(lease)),
+				table.ExpiresAt: table.Seconds(now.Add(s.retention())),
+			},
+			ConditionExpression: aws.String(beginCondition),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":nowSec":     table.Seconds(now),
+				":nowMs":      table.Millis(now),
+				":inProgress": table.S(statusInProgress),
+			},
+		})
+		if err == nil {
+			return New, Claim{Key: key, owner: owner}, nil
+		}
+		if !table.IsConditionFailed(err) {
+			return 0, Claim{}, fmt.Errorf("claim %s%s: %w", s.Prefix, key, err)
+		}
+		// Read the record again: ReturnValuesOnConditionCheckFailure is not
+		// supported by every DynamoDB implementation.
+		st, found, err := s.read(ctx, key)
+		if err != nil {
+			return 0, Claim{}, err
+		}
+		if found {
+			return st, Claim{}, nil
+		}
+		// It vanished between the two calls: try again.
+	}
+	return 0, Claim{}, fmt.Errorf("claim %s%s: record kept changing under us", s.Prefix, key)
+}
+
+func (s *Store) read(ctx context.Context, key string) (State, bool, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.Table),
+		Key:            s.keyOf(key),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("read claim %s%s: %w", s.Prefix, key, err)
+	}
+	if len(out.Item) == 0 {
+		return 0, false, nil
+	}
+	if v, ok := out.Item[attrStatus].(*types.AttributeValueMemberS); ok && v.Value == statusCompleted {
+		return Done, true, nil
+	}
+	return InFlight, true, nil
+}
+
+// Complete marks the caller's claim completed; repeats of the key are Done
+// until the retention passes.
+func (s *Store) Complete(ctx context.Context, c Claim, now time.Time) error {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(s.Table),
+		Key:                 s.keyOf(c.Key),
+		UpdateExpression:    aws.String("SET claimStatus = :completed, expiresAt = :exp REMOVE inProgressUntil"),
+		ConditionExpression: aws.String(completeCondition),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":completed":  table.S(statusCompleted),
+			":inProgress": table.S(statusInProgress),
+			":owner":      table.S(c.owner),
+			":exp":        table.Seconds(now.Add(s.retention())),
+		},
+	})
+	if table.IsConditionFailed(err) {
+		return fmt.Errorf("complete claim %s%s: %w", s.Prefix, c.Key, ErrLost)
+	}
+	if err != nil {
+		return fmt.Errorf("complete claim %s%s: %w", s.Prefix, c.Key, err)
+	}
+	return nil
+}
+
+// Abandon releases the caller's claim so that a retry can take it at once.
+// Releasing a claim that is no longer the caller's is not an error.
+func (s *Store) Abandon(ctx context.Context, c Claim) error {
+	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           aws.String(s.Table),
+		Key:                 s.keyOf(c.Key),
+		ConditionExpression: aws.String(completeCondition),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":inProgress": table.S(statusInProgress),
+			":owner":      table.S(c.owner),
+		},
+	})
+	if err != nil && !table.IsConditionFailed(err) {
+		return fmt.Errorf("abandon claim %s%s: %w", s.Prefix, c.Key, err)
+	}
+	return nil
+}
+
+func (s *Store) keyOf(key string) map[string]types.AttributeValue {
+	return table.Key(s.pk(key), "CLAIM")
+}
+
+func newOwner() (string, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("claim owner token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}

@@ -1,0 +1,38 @@
+// Package connectwise is a client for the ConnectWise PSA (Manage) REST API
+// 3.0, shaped like google/go-github: one Client with a service per area
+// (Tickets, Companies, Boards, Agreements, Catalog, Configurations), every
+// method building a path, calling NewRequest and then Do.
+//
+// # Connection
+//
+// Requests go to {site}/{codebase}apis/3.0/ over https only. Every request
+// carries Basic auth built from the company ID and the API member's keys (or
+// a legacy integrator login), the clientId header and an Accept header that
+// pins the model version (Options.APIVersion, default 2025.1). When no
+// codebase is configured it is looked up once at NewClient with
+// LookupCompanyInfo, and looked up again once if a later call answers 404
+// with a body that is not a ConnectWise error (the codebase moved).
+//
+// # Errors
+//
+// CheckResponse turns every non-2xx answer into an *Error (ConnectWise's
+// error body, or a short summary of an HTML or plain body) or, for 429, a
+// *RateLimitError carrying RetryAfter. Match kinds with errors.Is against
+// ErrNotFound, ErrUnauthorized, ErrRateLimited and ErrServer, or ask
+// IsTransient / IsPermanent what the caller should do next. No error text
+// ever contains the credentials.
+//
+// # Retries
+//
+// Do retries by RetryPolicy with full-jitter backoff (see Backoff): GET, PUT,
+// PATCH and DELETE on transient errors, POST only on 429 (ConnectWise refused
+// it, so nothing was created). A POST that failed with 5xx or a timeout is
+// never repeated: the record may exist, and the caller must look it up first.
+// A wait that would end after the context deadline is not started.
+//
+// # Conditions
+//
+// Build and the Condition constructors (Eq, Contains, LikePrefix, In, And,
+// ...) turn untrusted values into a ConnectWise conditions string, refusing
+// any value that could close its quotes and add a clause.
+package connectwise

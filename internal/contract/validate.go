@@ -1,0 +1,364 @@
+package contract
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits of contract version 1. The JSON Schema (schema/event-v1.schema.json)
+// states the same numbers; a test keeps the two in step.
+const (
+	// MaxNameRunes bounds customer and account names (in characters).
+	MaxNameRunes = 200
+	// MaxMessageRunes bounds every message (backup, status, notification).
+	MaxMessageRunes = 2000
+	// MaxDetails bounds the number of notification details.
+	MaxDetails = 20
+	// MaxDetailKeyRunes and MaxDetailValueRunes bound one notification detail.
+	MaxDetailKeyRunes   = 64
+	MaxDetailValueRunes = 500
+	// MaxGB is the exclusive upper bound of a GB figure.
+	MaxGB = 1e7
+	// MaxCount is the exclusive upper bound of a usage counter.
+	MaxCount = 10_000_000
+	// MinYear is the earliest year a time of an event may be written with.
+	MinYear = 2000
+)
+
+// Patterns of contract version 1, written so that Go's regexp and ECMA-262
+// (the JSON Schema's regular expressions) read them alike.
+const (
+	// CustomerIDPattern: the provider's customer id. 40 characters at most, so
+	// that the managed ID "EFS-<id>" fits ConnectWise's 50-character serial
+	// number of an agreement addition.
+	CustomerIDPattern = `^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$`
+	// AccountIDPattern: the provider's account id.
+	AccountIDPattern = `^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`
+	// DateTimePattern: an RFC 3339 date-time with a time zone (upper-case T and
+	// Z, at most nanoseconds, a year from 2000 to 9999). Calendar validity
+	// (no 30 February) is checked beside it.
+	DateTimePattern = `^[2-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
+)
+
+var (
+	customerIDRE = regexp.MustCompile(CustomerIDPattern)
+	accountIDRE  = regexp.MustCompile(AccountIDPattern)
+	dateTimeRE   = regexp.MustCompile(DateTimePattern)
+)
+
+// Types lists every event type of contract version 1.
+var Types = []Type{TypeBackupCompleted, TypeServiceStatus, TypeNotification, TypeUsageSnapshot}
+
+// AccountKinds lists every account kind.
+var AccountKinds = []AccountKind{KindServer, KindDesktop}
+
+// Plans lists every backup plan.
+var Plans = []Plan{PlanSelect, PlanBasic, PlanShadowProtectBDR}
+
+// BackupResults lists every backup result, best first.
+var BackupResults = []BackupResult{ResultSuccess, ResultWarning, ResultFailure}
+
+// Services lists every service.
+var Services = []Service{ServiceOnlineBackup, ServiceLocalBackup, ServiceBDR, ServiceEmailArchiving, ServiceEmailFiltering}
+
+// Healths lists every health value, best first.
+var Healths = []Health{HealthHealthy, HealthDegraded, HealthFailed}
+
+// NotificationStates lists every notification state.
+var NotificationStates = []NotificationState{StateRaised, StateCleared}
+
+// DataField returns the JSON name of the data object an event of type t
+// carries ("backup", "status", "notification" or "usage"), or "" for an
+// unknown type.
+func DataField(t Type) string {
+	switch t {
+	case TypeBackupCompleted:
+		return "backup"
+	case TypeServiceStatus:
+		return "status"
+	case TypeNotification:
+		return "notification"
+	case TypeUsageSnapshot:
+		return "usage"
+	}
+	return ""
+}
+
+// Validate checks e against contract version 1 and returns a
+// *ValidationError naming the first offending field (in document order), or
+// nil.
+//
+// Validate also fills the defaults of the contract: an empty notification
+// state becomes StateRaised. Parse calls it; code that builds an Event itself
+// (the resync, tests) calls it before sending the event on.
+//
+// The rules, field by field:
+//   - specVersion is "1.0"; type is one of Types;
+//   - occurredAt (and backup.endedAt, backup.startedAt when given) is a time
+//     written with a year from 2000 to 9999;
+//   - customer.id matches CustomerIDPattern; names are at most 200 characters;
+//   - exactly the data object that matches type is present (DataField);
+//   - account ids match AccountIDPattern; backup.account needs kind and plan;
+//   - enumerations hold one of their listed values;
+//   - GB figures are finite, at least 0 and below MaxGB;
+//   - notification.message is required, messages are at most 2000 characters;
+//   - notification.details has at most 20 entries, keys of 1 to 64 and values
+//     of at most 500 characters;
+//   - usage has at least one counter, each from 0 to below MaxCount;
+//   - every string is valid UTF-8 without control characters, except newline
+//     and tab in messages.
+func (e *Event) Validate() error {
+	if e == nil {
+		return &ValidationError{Problem: "event is missing"}
+	}
+	var c checker
+	switch {
+	case e.SpecVersion == "":
+		c.fail("specVersion", "required")
+	case e.SpecVersion != SpecVersion:
+		c.fail("specVersion", `must be "`+SpecVersion+`"`)
+	}
+	enum(&c, "type", e.Type, Types, true)
+	c.time("occurredAt", e.OccurredAt, true)
+	c.customer("customer", &e.Customer)
+
+	want := DataField(e.Type)
+	present := []struct {
+		name string
+		set  bool
+	}{
+		{"backup", e.Backup != nil},
+		{"status", e.Status != nil},
+		{"notification", e.Notification != nil},
+		{"usage", e.Usage != nil},
+	}
+	for _, p := range present {
+		if want == "" {
+			break // the type is already reported
+		}
+		switch {
+		case p.name == want && !p.set:
+			c.fail(p.name, "required for type "+string(e.Type))
+		case p.name != want && p.set:
+			c.fail(p.name, "not allowed for type "+string(e.Type)+" (its data goes in "+want+")")
+		}
+	}
+	if c.err != nil {
+		return c.err
+	}
+	switch e.Type {
+	case TypeBackupCompleted:
+		c.backup("backup", e.Backup)
+	case TypeServiceStatus:
+		c.status("status", e.Status)
+	case TypeNotification:
+		c.notification("notification", e.Notification)
+	case TypeUsageSnapshot:
+		c.usage("usage", e.Usage)
+	}
+	if c.err != nil {
+		return c.err
+	}
+	return nil
+}
+
+// checker keeps the first problem found.
+type checker struct{ err *ValidationError }
+
+func (c *checker) fail(field, problem string) {
+	if c.err == nil {
+		c.err = &ValidationError{Field: field, Problem: problem}
+	}
+}
+
+func (c *checker) customer(path string, cu *Customer) {
+	c.id(joinPath(path, "id"), cu.ID, customerIDRE,
+		"must be 1 to 40 letters, digits, '_' or '-', starting with a letter or digit")
+	c.text(joinPath(path, "name"), cu.Name, false, MaxNameRunes, false)
+}
+
+func (c *checker) account(path string, a *Account, needKindAndPlan bool) {
+	c.id(joinPath(path, "id"), a.ID, accountIDRE,
+		"must be 1 to 64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit")
+	c.text(joinPath(path, "name"), a.Name, false, MaxNameRunes, false)
+	enum(c, joinPath(path, "kind"), a.Kind, AccountKinds, needKindAndPlan)
+	enum(c, joinPath(path, "plan"), a.Plan, Plans, needKindAndPlan)
+}
+
+func (c *checker) backup(path string, b *BackupCompleted) {
+	c.account(joinPath(path, "account"), &b.Account, true)
+	enum(c, joinPath(path, "result"), b.Result, BackupResults, true)
+	if b.StartedAt != nil {
+		c.time(joinPath(path, "startedAt"), *b.StartedAt, true)
+	}
+	c.time(joinPath(path, "endedAt"), b.EndedAt, true)
+	c.gb(joinPath(path, "onlineGB"), b.OnlineGB)
+	c.gb(joinPath(path, "localGB"), b.LocalGB)
+	c.text(joinPath(path, "message"), b.Message, false, MaxMessageRunes, true)
+}
+
+func (c *checker) status(path string, s *ServiceStatus) {
+	enum(c, joinPath(path, "service"), s.Service, Services, true)
+	enum(c, joinPath(path, "health"), s.Health, Healths, true)
+	if s.Account != nil {
+		c.account(joinPath(path, "account"), s.Account, false)
+	}
+	c.text(joinPath(path, "message"), s.Message, false, MaxMessageRunes, true)
+}
+
+func (c *checker) notification(path string, n *Notification) {
+	enum(c, joinPath(path, "kind"), n.Kind, NotificationKinds, true)
+	enum(c, joinPath(path, "severity"), n.Severity, Severities, true)
+	if n.State == "" {
+		n.State = StateRaised
+	}
+	enum(c, joinPath(path, "state"), n.State, NotificationStates, true)
+	if n.Account != nil {
+		c.account(joinPath(path, "account"), n.Account, false)
+	}
+	c.text(joinPath(path, "message"), n.Message, true, MaxMessageRunes, true)
+	c.details(joinPath(path, "details"), n.Details)
+}
+
+func (c *checker) details(path string, d map[string]string) {
+	if len(d) > MaxDetails {
+		c.fail(path, "must have at most "+strconv.Itoa(MaxDetails)+" entries")
+		return
+	}
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // report the same key every time
+	for _, k := range keys {
+		switch {
+		case k == "":
+			c.fail(path, "keys must not be empty")
+		case !utf8.ValidString(k):
+			c.fail(path, "keys must be valid UTF-8")
+		case hasControl(k, false):
+			c.fail(path, "keys must not contain control characters")
+		case utf8.RuneCountInString(k) > MaxDetailKeyRunes:
+			c.fail(path, "keys must be at most "+strconv.Itoa(MaxDetailKeyRunes)+" characters")
+		default:
+			c.text(joinPath(path, k), d[k], false, MaxDetailValueRunes, false)
+		}
+	}
+}
+
+func (c *checker) usage(path string, u *UsageSnapshot) {
+	counters := []struct {
+		name string
+		v    *int
+	}{
+		{"archivingMailboxes", u.ArchivingMailboxes},
+		{"filteringMailboxes", u.FilteringMailboxes},
+		{"shadowProtectServers", u.ShadowProtectServers},
+		{"shadowProtectDesktops", u.ShadowProtectDesktops},
+	}
+	seen := false
+	for _, k := range counters {
+		if k.v == nil {
+			continue
+		}
+		seen = true
+		switch {
+		case *k.v < 0:
+			c.fail(joinPath(path, k.name), "must not be negative")
+		case *k.v >= MaxCount:
+			c.fail(joinPath(path, k.name), "must be below "+strconv.Itoa(MaxCount))
+		}
+	}
+	if !seen {
+		c.fail(path, "needs at least one counter (archivingMailboxes, filteringMailboxes, shadowProtectServers or shadowProtectDesktops)")
+	}
+}
+
+// id checks a required identifier against its pattern.
+func (c *checker) id(field, v string, re *regexp.Regexp, problem string) {
+	switch {
+	case v == "":
+		c.fail(field, "required")
+	case !re.MatchString(v):
+		c.fail(field, problem)
+	}
+}
+
+// enum checks that v is one of allowed (or empty when not required).
+func enum[T ~string](c *checker, field string, v T, allowed []T, required bool) {
+	switch {
+	case v == "" && required:
+		c.fail(field, "required")
+	case v != "" && !slices.Contains(allowed, v):
+		c.fail(field, oneOfProblem(allowed))
+	}
+}
+
+// text checks a string: valid UTF-8, no control characters (newline and tab
+// are allowed when multiline), at most max characters.
+func (c *checker) text(field, v string, required bool, max int, multiline bool) {
+	switch {
+	case v == "":
+		if required {
+			c.fail(field, "required")
+		}
+	case !utf8.ValidString(v):
+		c.fail(field, "must be valid UTF-8")
+	case hasControl(v, multiline):
+		if multiline {
+			c.fail(field, "must not contain control characters other than newline and tab")
+		} else {
+			c.fail(field, "must not contain control characters")
+		}
+	case utf8.RuneCountInString(v) > max:
+		c.fail(field, "must be at most "+strconv.Itoa(max)+" characters")
+	}
+}
+
+// hasControl reports whether s holds a control character (U+0000–U+001F,
+// U+007F–U+009F), newline and tab excepted when multiline.
+func hasControl(s string, multiline bool) bool {
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			if multiline && (r == '\n' || r == '\t') {
+				continue
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// time checks a time: set, and written with a year from MinYear to 9999 (the
+// year in its own time zone, as the JSON text shows it).
+func (c *checker) time(field string, t time.Time, required bool) {
+	switch {
+	case t.IsZero():
+		if required {
+			c.fail(field, "required")
+		}
+	case t.Year() < MinYear || t.Year() > 9999:
+		c.fail(field, fmt.Sprintf("must be a time from year %d to 9999", MinYear))
+	default:
+		if _, off := t.Zone(); off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
+			c.fail(field, "must have a time zone offset of whole minutes under 24 hours")
+		}
+	}
+}
+
+// gb checks a GB figure.
+func (c *checker) gb(field string, v float64) {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		c.fail(field, "must be a finite number")
+	case v < 0:
+		c.fail(field, "must not be negative")
+	case v >= MaxGB:
+		c.fail(field, "must be below 10000000")
+	}
+}

@@ -1,0 +1,241 @@
+package cwsim
+
+import (
+	"slices"
+)
+
+// Service boards, their statuses and types, and priorities. They are set up
+// by a person (AddBoard, AddPriority, ...) and only read through the API.
+
+func init() {
+	handle("GET /service/boards", (*Sim).listBoards)
+	handle("GET /service/boards/{id}", (*Sim).getBoard)
+	handle("GET /service/boards/{id}/statuses", (*Sim).listStatuses)
+	handle("GET /service/boards/{id}/statuses/{statusId}", (*Sim).getStatus)
+	handle("GET /service/boards/{id}/types", (*Sim).listBoardTypes)
+	handle("GET /service/boards/{id}/types/{typeId}", (*Sim).getBoardType)
+	handle("GET /service/priorities", (*Sim).listPriorities)
+	handle("GET /service/priorities/{id}", (*Sim).getPriority)
+}
+
+var (
+	boardConds  = newCondSpec("id number", "name string", "inactiveFlag bool")
+	statusConds = newCondSpec("id number", "name string", "closedStatus bool", "defaultFlag bool",
+		"inactive bool", "escalationStatus string", "sortOrder number", "board/id number", "board/name string")
+	boardTypeConds = newCondSpec("id number", "name string", "defaultFlag bool", "inactiveFlag bool", "board/id number")
+	priorityConds  = newCondSpec("id number", "name string", "defaultFlag bool", "sortOrder number")
+)
+
+func (s *Sim) listBoards(q *request) response {
+	lq, bad := parseListQuery(q.r, "board", boardConds, nil)
+	if bad != nil {
+		return *bad
+	}
+	s.mu.Lock()
+	items := listOf(s.st.boards)
+	s.mu.Unlock()
+	return listResponse(q.r, lq, items)
+}
+
+func (s *Sim) getBoard(q *request) response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := indexOf(s.st.boards, q.ids[0])
+	if i < 0 {
+		return notFound("Board with id " + itoa(q.ids[0]) + " was not found.")
+	}
+	return getOne(q.r, s.st.boards[i])
+}
+
+func (s *Sim) listStatuses(q *request) response {
+	lq, bad := parseListQuery(q.r, "boardStatus", statusConds, nil)
+	if bad != nil {
+		return *bad
+	}
+	s.mu.Lock()
+	if indexOf(s.st.boards, q.ids[0]) < 0 {
+		s.mu.Unlock()
+		return notFound("Board with id " + itoa(q.ids[0]) + " was not found.")
+	}
+	items := listOf(s.st.boardStatuses(q.ids[0]))
+	s.mu.Unlock()
+	return listResponse(q.r, lq, items)
+}
+
+func (s *Sim) getStatus(q *request) response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := indexOf(s.st.statuses, q.ids[1])
+	if i < 0 || s.st.statuses[i].Board.ID != q.ids[0] {
+		return notFound("Status with id " + itoa(q.ids[1]) + " was not found on board " + itoa(q.ids[0]) + ".")
+	}
+	return getOne(q.r, s.st.statuses[i])
+}
+
+func (s *Sim) listBoardTypes(q *request) response {
+	lq, bad := parseListQuery(q.r, "boardType", boardTypeConds, nil)
+	if bad != nil {
+		return *bad
+	}
+	s.mu.Lock()
+	if indexOf(s.st.boards, q.ids[0]) < 0 {
+		s.mu.Unlock()
+		return notFound("Board with id " + itoa(q.ids[0]) + " was not found.")
+	}
+	var types []BoardType
+	for _, t := range s.st.boardTypes {
+		if t.Board.ID == q.ids[0] {
+			types = append(types, t)
+		}
+	}
+	s.mu.Unlock()
+	return listResponse(q.r, lq, listOf(types))
+}
+
+func (s *Sim) getBoardType(q *request) response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := indexOf(s.st.boardTypes, q.ids[1])
+	if i < 0 || s.st.boardTypes[i].Board.ID != q.ids[0] {
+		return notFound("Type with id " + itoa(q.ids[1]) + " was not found on board " + itoa(q.ids[0]) + ".")
+	}
+	return getOne(q.r, s.st.boardTypes[i])
+}
+
+func (s *Sim) listPriorities(q *request) response {
+	lq, bad := parseListQuery(q.r, "priority", priorityConds, nil)
+	if bad != nil {
+		return *bad
+	}
+	s.mu.Lock()
+	items := listOf(s.st.priorities)
+	s.mu.Unlock()
+	return listResponse(q.r, lq, items)
+}
+
+func (s *Sim) getPriority(q *request) response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := indexOf(s.st.priorities, q.ids[0])
+	if i < 0 {
+		return notFound("Priority with id " + itoa(q.ids[0]) + " was not found.")
+	}
+	return getOne(q.r, s.st.priorities[i])
+}
+
+func (st *state) boardStatuses(boardID int) []Status {
+	var out []Status
+	for _, s := range st.statuses {
+		if s.Board.ID == boardID {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (st *state) boardWithStatuses(i int) Board {
+	b := st.boards[i]
+	b.Statuses = st.boardStatuses(b.ID)
+	return b
+}
+
+// AddBoard adds a service board with its statuses (ids assigned, in the
+// order given). Exactly one status is the default: the first with
+// DefaultFlag, else the first one. SortOrder defaults to the position; an
+// empty EscalationStatus becomes NotResponded for the default status,
+// Resolved for a closed one, NoEscalation otherwise. The returned Board
+// lists the statuses.
+func (s *Sim) AddBoard(name string, statuses ...Status) Board {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := Board{ID: s.st.nextID("board"), Name: name, Info: s.newInfo(personIdentifier)}
+	s.st.boards = append(s.st.boards, b)
+	def := slices.IndexFunc(statuses, func(st Status) bool { return st.DefaultFlag })
+	if def < 0 {
+		def = 0
+	}
+	for i, st := range statuses {
+		st.DefaultFlag = i == def
+		if st.SortOrder == 0 {
+			st.SortOrder = i
+		}
+		s.addStatus(b, st)
+	}
+	return s.st.boardWithStatuses(len(s.st.boards) - 1)
+}
+
+// AddStatus adds a status to an existing board (DefaultFlag is cleared: the
+// board keeps its default).
+func (s *Sim) AddStatus(boardID int, st Status) (Status, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := indexOf(s.st.boards, boardID)
+	if i < 0 {
+		return Status{}, errNotFound("board", boardID)
+	}
+	st.DefaultFlag = false
+	return s.addStatus(s.st.boards[i], st), nil
+}
+
+func (s *Sim) addStatus(b Board, st Status) Status {
+	st.ID = s.st.nextID("status")
+	st.Board = Ref{ID: b.ID, Name: b.Name}
+	if st.EscalationStatus == "" {
+		switch {
+		case st.DefaultFlag:
+			st.EscalationStatus = EscalationNotResponded
+		case st.ClosedStatus:
+			st.EscalationStatus = EscalationResolved
+		default:
+			st.EscalationStatus = EscalationNoEscalation
+		}
+	}
+	st.Info = s.newInfo(personIdentifier)
+	s.st.statuses = append(s.st.statuses, st)
+	return st
+}
+
+// Boards returns a copy of every board with its statuses.
+func (s *Sim) Boards() []Board {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Board, len(s.st.boards))
+	for i := range s.st.boards {
+		out[i] = s.st.boardWithStatuses(i)
+	}
+	return out
+}
+
+// AddBoardType adds a ticket type to a board.
+func (s *Sim) AddBoardType(boardID int, name string) (BoardType, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := indexOf(s.st.boards, boardID)
+	if i < 0 {
+		return BoardType{}, errNotFound("board", boardID)
+	}
+	t := BoardType{
+		ID:    s.st.nextID("boardType"),
+		Name:  name,
+		Board: Ref{ID: boardID, Name: s.st.boards[i].Name},
+		Info:  s.newInfo(personIdentifier),
+	}
+	s.st.boardTypes = append(s.st.boardTypes, t)
+	return t, nil
+}
+
+// AddPriority adds a priority. The first priority added is the default,
+// given to tickets created without one.
+func (s *Sim) AddPriority(name string) Priority {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := Priority{
+		ID:          s.st.nextID("priority"),
+		Name:        name,
+		SortOrder:   len(s.st.priorities) + 1,
+		DefaultFlag: len(s.st.priorities) == 0,
+		Info:        s.newInfo(personIdentifier),
+	}
+	s.st.priorities = append(s.st.priorities, p)
+	return p
+}

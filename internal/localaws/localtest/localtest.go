@@ -1,0 +1,115 @@
+// Package localtest starts the local AWS parts of package localaws for a
+// test and stops them when the test ends. It imports "testing", so only test
+// code should import it.
+package localtest
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/efs-cw/backupbridge/internal/localaws"
+	"github.com/efs-cw/backupbridge/internal/stackdef"
+)
+
+// startTimeout covers a first go install of goaws (tens of seconds on two
+// cores) as well as the start itself.
+const startTimeout = 5 * time.Minute
+
+// SQS starts goaws for the test; goaws's log goes to the test's temporary
+// directory and is printed when the test fails.
+func SQS(t testing.TB) *localaws.SQSServer {
+	t.Helper()
+	return SQSWith(t, localaws.SQSOptions{})
+}
+
+// SQSWith is SQS with options; an empty opts.Dir becomes t.TempDir().
+func SQSWith(t testing.TB, opts localaws.SQSOptions) *localaws.SQSServer {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	s, err := localaws.StartSQS(ctx, opts)
+	if err != nil {
+		t.Fatalf("start goaws: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("stop goaws: %v", err)
+		}
+		if t.Failed() {
+			logTail(t, s.LogPath())
+		}
+	})
+	return s
+}
+
+// DynamoDB starts minidyn for the test.
+func DynamoDB(t testing.TB) *localaws.DynamoServer {
+	t.Helper()
+	d, err := localaws.StartDynamoDB()
+	if err != nil {
+		t.Fatalf("start minidyn: %v", err)
+	}
+	t.Cleanup(d.Close)
+	return d
+}
+
+// Stack starts goaws and minidyn with the template's tables and queues
+// (stackdef.Load), every queue's visibility timeout shortened to 1 second so
+// that retries show within a test.
+func Stack(t testing.TB) *localaws.Stack {
+	t.Helper()
+	def, err := stackdef.Load()
+	if err != nil {
+		t.Fatalf("load template: %v", err)
+	}
+	vis := make(map[string]int, len(def.Queues))
+	for _, q := range def.Queues {
+		vis[q.LogicalID] = 1
+	}
+	return StackWith(t, def, localaws.StackOptions{VisibilityOverride: vis})
+}
+
+// StackWith starts def with opts; an empty opts.SQS.Dir becomes t.TempDir().
+func StackWith(t testing.TB, def *stackdef.Stack, opts localaws.StackOptions) *localaws.Stack {
+	t.Helper()
+	if opts.SQS.Dir == "" {
+		opts.SQS.Dir = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	s, err := localaws.StartStack(ctx, def, opts)
+	if err != nil {
+		t.Fatalf("start local stack: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("stop local stack: %v", err)
+		}
+		if t.Failed() {
+			logTail(t, s.SQSServer.LogPath())
+		}
+	})
+	return s
+}
+
+// logTail prints the last lines of goaws's log.
+func logTail(t testing.TB, path string) {
+	if path == "" {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	t.Logf("goaws log (%s), last %d lines:\n%s", path, len(lines), strings.Join(lines, "\n"))
+}

@@ -1,0 +1,120 @@
+// Package outcome classifies what became of a piece of work, and so decides
+// the fate of the SQS message that carried it:
+//
+//	transient  retry: the message goes back to the queue (batchItemFailures),
+//	           and to the dead-letter queue after maxReceiveCount receives
+//	permanent  record it in the event log with a code and a remedy, and
+//	           acknowledge the message: retrying cannot help until a person
+//	           fixes something (then they reprocess the event)
+//	skipped    nothing to do, recorded with the reason
+//
+// Deep code says which with the constructors Permanent and Transient; Of
+// classifies anything else (ConnectWise errors by status, unknown errors as
+// transient, so that nothing is dropped).
+package outcome
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/efs-cw/backupbridge/internal/connectwise"
+)
+
+// Kind is the fate of a piece of work.
+type Kind int
+
+// Kinds.
+const (
+	KindTransient Kind = iota
+	KindPermanent
+)
+
+func (k Kind) String() string {
+	if k == KindPermanent {
+		return "permanent"
+	}
+	return "transient"
+}
+
+// Error codes an operator sees in the event log (the README lists them).
+const (
+	CodeManagementID     = "MANAGEMENT_ID_MISSING"
+	CodeAuth             = "CW_AUTH_FAILED"
+	CodeRejected         = "CW_REJECTED"
+	CodeUnavailable      = "CW_UNAVAILABLE"
+	CodeBoardNotFound    = "BOARD_NOT_FOUND"
+	CodeStatusNotFound   = "STATUS_NOT_FOUND"
+	CodeNoClosedStatus   = "NO_CLOSED_STATUS"
+	CodePartnerNotFound  = "PARTNER_NOT_FOUND"
+	CodePartnerSecrets   = "PARTNER_SECRETS_MISSING"
+	CodeInvalidEvent     = "EVENT_INVALID"
+	CodeInvalidSite      = "CW_SITE_URL_INVALID"
+	CodeBusy             = "FAULT_BUSY"
+	CodeInternal         = "INTERNAL"
+	CodeCompanyNotLinked = CodeManagementID
+)
+
+// Error carries a classification.
+type Error struct {
+	Kind       Kind
+	Code       string
+	Remedy     string
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Permanent marks err as not worth retrying, with a code and the remedy in words.
+func Permanent(code, remedy string, err error) error {
+	return &Error{Kind: KindPermanent, Code: code, Remedy: remedy, Err: err}
+}
+
+// Transient marks err as worth retrying later.
+func Transient(code string, err error) error {
+	return &Error{Kind: KindTransient, Code: code, Err: err}
+}
+
+// Of classifies any error. Errors already classified keep their class;
+// ConnectWise answers are classified by status; anything unknown is transient
+// (the message returns to the queue and reaches the DLQ if it never succeeds:
+// nothing is dropped).
+func Of(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	switch {
+	case errors.Is(err, connectwise.ErrUnauthorized):
+		return &Error{Kind: KindPermanent, Code: CodeAuth, Err: err,
+			Remedy: "ConnectWise refused the credentials: check the partner's company id, the API member's public/private keys (or integrator login) and its security role, then reprocess"}
+	case errors.Is(err, connectwise.ErrInvalidSiteURL):
+		return &Error{Kind: KindPermanent, Code: CodeInvalidSite, Err: err,
+			Remedy: "set the partner's ConnectWise site URL to an https:// address"}
+	case connectwise.IsTransient(err):
+		d, _ := connectwise.RetryAfter(err)
+		return &Error{Kind: KindTransient, Code: CodeUnavailable, RetryAfter: d, Err: err}
+	case connectwise.IsPermanent(err):
+		return &Error{Kind: KindPermanent, Code: CodeRejected, Err: err,
+			Remedy: "ConnectWise rejected the change; read its message, fix the record or setting it names in ConnectWise, then reprocess"}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return &Error{Kind: KindTransient, Code: CodeUnavailable, Err: err}
+	}
+	return &Error{Kind: KindTransient, Code: CodeInternal, Err: err}
+}
+
+// ConnectWiseMessage returns ConnectWise's own error text inside err, if any.
+func ConnectWiseMessage(err error) string {
+	var cw *connectwise.Error
+	if errors.As(err, &cw) {
+		msg := cw.Message
+		for _, fe := range cw.Errors {
+			msg += fmt.Sprintf("; %s: %s", fe.Field, fe.Message)
+		}
+		return msg
+	}
+	return ""
+}

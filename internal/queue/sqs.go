@@ -1,0 +1,73 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// SQS sends messages to the events queue.
+type SQS struct {
+	Client *sqs.Client
+	URL    string
+}
+
+// Enqueue sends one message. It returns only once SQS has accepted it.
+func (q *SQS) Enqueue(ctx context.Context, m Message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode message %s: %w", m.EventID, err)
+	}
+	if _, err := q.Client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.URL), MessageBody: aws.String(string(b))}); err != nil {
+		return fmt.Errorf("send message %s: %w", m.EventID, err)
+	}
+	return nil
+}
+
+// EnqueueBatch sends up to any number of messages, ten per SendMessageBatch
+// call, and returns how many were accepted; messages SQS refused are retried
+// once, then reported in the error.
+func (q *SQS) EnqueueBatch(ctx context.Context, ms []Message) (int, error) {
+	sent := 0
+	for start := 0; start < len(ms); start += 10 {
+		chunk := ms[start:min(start+10, len(ms))]
+		entries := make([]types.SendMessageBatchRequestEntry, 0, len(chunk))
+		for i, m := range chunk {
+			b, err := json.Marshal(m)
+			if err != nil {
+				return sent, fmt.Errorf("encode message %s: %w", m.EventID, err)
+			}
+			entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(b))})
+		}
+		for attempt := 0; len(entries) > 0; attempt++ {
+			out, err := q.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(q.URL), Entries: entries})
+			if err != nil {
+				return sent, fmt.Errorf("send message batch: %w", err)
+			}
+			sent += len(out.Successful)
+			if len(out.Failed) == 0 {
+				break
+			}
+			if attempt == 1 {
+				return sent, fmt.Errorf("SQS refused %d messages: %s", len(out.Failed), aws.ToString(out.Failed[0].Message))
+			}
+			failed := map[string]bool{}
+			for _, f := range out.Failed {
+				failed[aws.ToString(f.Id)] = true
+			}
+			var again []types.SendMessageBatchRequestEntry
+			for _, e := range entries {
+				if failed[aws.ToString(e.Id)] {
+					again = append(again, e)
+				}
+			}
+			entries = again
+		}
+	}
+	return sent, nil
+}

@@ -1,0 +1,614 @@
+// Package tickets opens, notes and resolves ConnectWise service tickets for
+// the faults backup events report: one fault, one ticket.
+//
+// A fault is identified by its FaultKey (partner, customer, account or "*" for
+// customer-wide faults, fault kind). Each fault has a stored state in DynamoDB
+// (FaultStore) and a lease lock taken with a conditional write: while one
+// worker handles a fault, any other worker gets ErrBusy and does not call
+// ConnectWise; its message goes back to the queue and is handled after.
+//
+// The lifecycle of a fault:
+//
+//	raised, no ticket          → open a ticket (summary, description, company by
+//	                             managed ID, board, new status, priority, type,
+//	                             externalXRef = the fault's reference)
+//	raised, ticket open        → add a note, at most one per NoteEvery
+//	raised, ticket closed by a → note it once; no new ticket until the fault
+//	person while failing         clears and recurs
+//	raised, ticket deleted     → forget it and open a new ticket
+//	raised after resolve       → reopen the last ticket when within the partner's
+//	                             reopen window, else open a new one
+//	cleared, ticket open       → resolution note, then the status becomes a
+//	                             closed status of the ticket's current board
+//	cleared, no ticket         → nothing
+//
+// A ticket is tracked by id, never by board, so a ticket a person moved to
+// another board is still the fault's ticket. Before a ticket is created the
+// state records "creating" with the externalXRef; if the create's answer is
+// lost (timeout, crash), the next attempt finds the ticket by its
+// externalXRef (or, where that filter is refused, by a narrow search and an
+// exact check) instead of creating a second one.
+package tickets
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/efs-cw/backupbridge/internal/connectwise"
+	"github.com/efs-cw/backupbridge/internal/contract"
+	"github.com/efs-cw/backupbridge/internal/managedid"
+	"github.com/efs-cw/backupbridge/internal/outcome"
+	"github.com/efs-cw/backupbridge/internal/partner"
+)
+
+// Action is what was done for one signal.
+type Action string
+
+// Actions.
+const (
+	ActionOpened   Action = "opened"
+	ActionReopened Action = "reopened"
+	ActionNoted    Action = "noted"
+	ActionResolved Action = "resolved"
+	ActionSkipped  Action = "skipped"
+)
+
+// Result is the outcome of one signal of an event.
+type Result struct {
+	Fault    FaultKey
+	Signal   Signal
+	Action   Action
+	TicketID int
+	Reason   string // why, for skipped and for the event log
+	Err      error  // classified with outcome.Of
+}
+
+// Target is the partner and its ConnectWise site.
+type Target struct {
+	Partner   *partner.Partner
+	CW        *connectwise.Client
+	Companies *managedid.Directory
+}
+
+// Service applies events' signals to tickets.
+type Service struct {
+	Faults *FaultStore
+	Boards *Boards
+	Now    func() time.Time
+	// Lease is the longest a worker holds a fault's lock (default 2 minutes;
+	// never past the context's deadline plus a margin).
+	Lease time.Duration
+	Log   *slog.Logger
+}
+
+// Defaults of the partner's ticket settings.
+const (
+	DefaultNoteEvery    = time.Hour
+	DefaultReopenWithin = 24 * time.Hour
+	MaxSummary          = 100 // ConnectWise's limit on summary
+)
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) lease(ctx context.Context) time.Duration {
+	l := s.Lease
+	if l <= 0 {
+		l = 2 * time.Minute
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		if rem := time.Until(dl) + 10*time.Second; rem < l {
+			l = rem
+		}
+	}
+	return max(l, time.Second)
+}
+
+// Apply handles every signal of an event. Each result carries its own error;
+// signals are independent, and each is safe to apply again.
+func (s *Service) Apply(ctx context.Context, t Target, ev *contract.Event) []Result {
+	var out []Result
+	for _, sig := range SignalsOf(ev) {
+		out = append(out, s.apply(ctx, t, ev, sig))
+	}
+	return out
+}
+
+func keyOf(p *partner.Partner, ev *contract.Event, sig Signal) FaultKey {
+	acct := "*"
+	if sig.Account != nil {
+		acct = sig.Account.ID
+	}
+	return FaultKey{PartnerID: p.ID, CustomerID: ev.Customer.ID, AccountID: acct, Kind: sig.Fault}
+}
+
+// op is one signal being applied while holding its fault's lock.
+type op struct {
+	s     *Service
+	t     Target
+	ev    *contract.Event
+	sig   Signal
+	key   FaultKey
+	owner string
+	now   time.Time
+	lease time.Duration
+	f     Fault
+}
+
+func (s *Service) apply(ctx context.Context, t Target, ev *contract.Event, sig Signal) Result {
+	key := keyOf(t.Partner, ev, sig)
+	res := Result{Fault: key, Signal: sig}
+	if sig.Raise && !OpensTicket(t.Partner.Rules, sig) {
+		res.Action, res.Reason = ActionSkipped, fmt.Sprintf("no notification rule opens a ticket for %s at severity %s", sig.Fault, sig.Severity)
+		return res
+	}
+	if !sig.Raise {
+		// A clearing signal for a fault never seen does nothing: don't create
+		// state (and a lock write) for every successful backup.
+		_, found, err := s.Faults.Get(ctx, key)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		if !found {
+			res.Action, res.Reason = ActionSkipped, "no open ticket for this fault"
+			return res
+		}
+	}
+	o := &op{s: s, t: t, ev: ev, sig: sig, key: key, now: s.now(), lease: s.lease(ctx)}
+	var err error
+	if o.owner, err = newOwner(); err != nil {
+		res.Err = err
+		return res
+	}
+	o.f, err = s.Faults.Lock(ctx, key, o.owner, o.now, o.lease)
+	if errors.Is(err, ErrBusy) {
+		res.Err = outcome.Transient(outcome.CodeBusy, err)
+		return res
+	}
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	if sig.Raise {
+		res.Action, res.TicketID, res.Reason, err = o.raise(ctx)
+	} else {
+		res.Action, res.TicketID, res.Reason, err = o.clear(ctx)
+	}
+	// Save the state whatever happened: what was done in ConnectWise must be
+	// remembered even when a later step failed.
+	if serr := s.Faults.Save(ctx, key, o.f, o.owner, o.now, o.lease, true); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	res.Err = err
+	return res
+}
+
+func (o *op) noteEvery() time.Duration {
+	if m := o.t.Partner.NoteEveryMinutes; m > 0 {
+		return time.Duration(m) * time.Minute
+	}
+	return DefaultNoteEvery
+}
+
+func (o *op) reopenWithin() time.Duration {
+	p := o.t.Partner
+	if p.Recurrence == "new" {
+		return 0
+	}
+	if p.ReopenWithinHours > 0 {
+		return time.Duration(p.ReopenWithinHours) * time.Hour
+	}
+	return DefaultReopenWithin
+}
+
+// checkpoint saves the state and keeps the lock.
+func (o *op) checkpoint(ctx context.Context) error {
+	if err := o.s.Faults.Save(ctx, o.key, o.f, o.owner, o.now, o.lease, false); err != nil {
+		return err
+	}
+	o.f.Version++
+	return nil
+}
+
+func (o *op) raise(ctx context.Context) (Action, int, string, error) {
+	at := o.ev.OccurredAt
+	if !o.f.LastClearedAt.IsZero() && at.Before(o.f.LastClearedAt) {
+		return ActionSkipped, o.f.TicketID, fmt.Sprintf("event from %s is older than the fault's clearing at %s", at.Format(time.RFC3339), o.f.LastClearedAt.Format(time.RFC3339)), nil
+	}
+	if at.After(o.f.LastRaisedAt) {
+		o.f.LastRaisedAt = at
+	}
+	if o.f.Creating {
+		id, err := o.findCreated(ctx)
+		if err != nil {
+			return "", 0, "", err
+		}
+		if id != 0 {
+			o.adopt(id)
+			return ActionOpened, id, "found the ticket an earlier attempt created (its answer was lost)", nil
+		}
+		return o.open(ctx, "")
+	}
+	switch o.f.State {
+	case StateOpen:
+		tk, _, err := o.t.CW.Tickets.Get(ctx, o.f.TicketID)
+		if errors.Is(err, connectwise.ErrNotFound) {
+			gone := o.f.TicketID
+			o.forget()
+			return o.open(ctx, fmt.Sprintf("ticket %d was deleted in ConnectWise; ", gone))
+		}
+		if err != nil {
+			return "", 0, "", fmt.Errorf("read ticket %d: %w", o.f.TicketID, err)
+		}
+		if tk.ClosedFlag {
+			o.f.State = StateClosedByHand
+			return o.noteClosedByHand(ctx)
+		}
+		if o.now.Sub(o.f.LastNoteAt) < o.noteEvery() {
+			return ActionSkipped, o.f.TicketID, fmt.Sprintf("ticket %d is open; a note was added less than %s ago", o.f.TicketID, o.noteEvery()), nil
+		}
+		if err := o.note(ctx, "The fault is still occurring.\n\n"+o.sig.Details, noteDetail); err != nil {
+			return "", 0, "", err
+		}
+		o.f.LastNoteAt = o.now
+		return ActionNoted, o.f.TicketID, "", nil
+	case StateClosedByHand:
+		return o.noteClosedByHand(ctx)
+	case StateResolved:
+		if w := o.reopenWithin(); w > 0 && o.f.TicketID != 0 && o.now.Sub(o.f.ResolvedAt) <= w {
+			return o.reopen(ctx)
+		}
+		o.forget()
+		return o.open(ctx, "")
+	}
+	return o.open(ctx, "")
+}
+
+func (o *op) noteClosedByHand(ctx context.Context) (Action, int, string, error) {
+	id := o.f.TicketID
+	if o.f.NotedClosedByHand {
+		return ActionSkipped, id, fmt.Sprintf("ticket %d was closed by a person while the fault persists; a new ticket opens after the fault clears and recurs", id), nil
+	}
+	err := o.note(ctx, "This fault is still occurring although the ticket was closed. No new ticket will be opened until the fault clears and then recurs.\n\n"+o.sig.Details, noteInternal)
+	if errors.Is(err, connectwise.ErrNotFound) {
+		o.forget()
+		return o.open(ctx, fmt.Sprintf("ticket %d was deleted in ConnectWise; ", id))
+	}
+	if err != nil {
+		return "", 0, "", err
+	}
+	o.f.NotedClosedByHand = true
+	o.f.LastNoteAt = o.now
+	return ActionNoted, id, "the ticket was closed by a person while the fault persists (noted once)", nil
+}
+
+func (o *op) reopen(ctx context.Context) (Action, int, string, error) {
+	id := o.f.TicketID
+	tk, _, err := o.t.CW.Tickets.Get(ctx, id)
+	if errors.Is(err, connectwise.ErrNotFound) {
+		o.forget()
+		return o.open(ctx, fmt.Sprintf("ticket %d was deleted in ConnectWise; ", id))
+	}
+	if err != nil {
+		return "", 0, "", fmt.Errorf("read ticket %d: %w", id, err)
+	}
+	board, err := o.s.Boards.Configured(ctx, o.t.CW, o.t.Partner)
+	if err != nil {
+		return "", 0, "", err
+	}
+	if tk.Board == nil || tk.Board.ID != board.ID {
+		// Moved to another board since: its statuses are not ours to pick.
+		o.forget()
+		return o.open(ctx, fmt.Sprintf("ticket %d is on another board now; ", id))
+	}
+	if err := o.note(ctx, "The fault has recurred; the ticket is reopened.\n\n"+o.sig.Details, noteDetail); err != nil {
+		return "", 0, "", err
+	}
+	if tk.ClosedFlag {
+		if _, _, err := o.t.CW.Tickets.Patch(ctx, id, []connectwise.PatchOp{connectwise.Replace("status", connectwise.Reference{ID: board.NewStatus.ID})}); err != nil {
+			return "", 0, "", fmt.Errorf("reopen ticket %d: %w", id, err)
+		}
+	}
+	o.f.State, o.f.LastNoteAt, o.f.NotedClosedByHand = StateOpen, o.now, false
+	return ActionReopened, id, fmt.Sprintf("recurred within %s of being resolved", o.reopenWithin()), nil
+}
+
+func (o *op) forget() {
+	o.f.State, o.f.TicketID, o.f.XRef, o.f.Creating, o.f.NotedClosedByHand = StateNone, 0, "", false, false
+}
+
+func (o *op) adopt(id int) {
+	o.f.TicketID, o.f.State, o.f.Creating = id, StateOpen, false
+	o.f.OpenedAt, o.f.LastNoteAt, o.f.NotedClosedByHand = o.now, o.now, false
+}
+
+// open creates the fault's ticket. prefix explains why, for the log.
+func (o *op) open(ctx context.Context, prefix string) (Action, int, string, error) {
+	company, err := o.company(ctx)
+	if err != nil {
+		return "", 0, "", err
+	}
+	board, err := o.s.Boards.Configured(ctx, o.t.CW, o.t.Partner)
+	if err != nil {
+		return "", 0, "", err
+	}
+	if !o.f.Creating {
+		o.f.Seq++
+		o.f.XRef = o.key.XRef(o.f.Seq)
+		o.f.Creating = true
+		// Remember the reference before the create, so that a lost answer
+		// is found again rather than created twice.
+		if err := o.checkpoint(ctx); err != nil {
+			return "", 0, "", err
+		}
+	}
+	tk := &connectwise.Ticket{
+		Summary:            o.summary(company),
+		Company:            &connectwise.Reference{ID: company.ID},
+		Board:              &connectwise.Reference{ID: board.ID},
+		Status:             &connectwise.Reference{ID: board.NewStatus.ID},
+		Priority:           board.Priority,
+		Type:               board.Type,
+		ExternalXRef:       o.f.XRef,
+		InitialDescription: o.description(company),
+	}
+	created, _, err := o.t.CW.Tickets.Create(ctx, tk)
+	if err != nil {
+		if connectwise.IsPermanent(err) {
+			// ConnectWise refused it: nothing was created.
+			o.f.Creating = false
+		}
+		// Otherwise the ticket may exist: Creating stays set and the retry
+		// looks it up by its externalXRef first.
+		return "", 0, "", fmt.Errorf("create ticket for %s: %w", o.key, err)
+	}
+	o.adopt(created.ID)
+	return ActionOpened, created.ID, strings.TrimSuffix(prefix, "; "), nil
+}
+
+func (o *op) company(ctx context.Context) (managedid.Company, error) {
+	c := o.ev.Customer
+	company, err := o.t.Companies.Lookup(ctx, o.t.CW, c.ManagedID())
+	if errors.Is(err, managedid.ErrNotLinked) {
+		name := c.ID
+		if c.Name != "" {
+			name = fmt.Sprintf("%s (%s)", c.ID, c.Name)
+		}
+		return managedid.Company{}, outcome.Permanent(outcome.CodeManagementID,
+			fmt.Sprintf("In ConnectWise, open the company of customer %s, Management tab, and add the Managed ID %s under the eFolder management solution twice: device type \"Workstations and Servers\" first, then \"Backup Stats\". Then reprocess this event.", name, c.ManagedID()),
+			fmt.Errorf("ConnectWise management ID error: no company has the managed ID %s", c.ManagedID()))
+	}
+	return company, err
+}
+
+// findCreated looks for the ticket an earlier attempt may have created, by
+// its externalXRef. Where ConnectWise refuses that filter, it searches the
+// company's tickets on the board whose summary has the fault's headline and
+// checks the externalXRef exactly.
+func (o *op) findCreated(ctx context.Context) (int, error) {
+	cond, err := connectwise.Build(connectwise.Eq("externalXRef", o.f.XRef))
+	if err != nil {
+		return 0, err
+	}
+	found, _, err := o.t.CW.Tickets.List(ctx, &connectwise.ListOptions{Conditions: cond, PageSize: 10})
+	if err == nil {
+		for _, tk := range found {
+			if tk.ExternalXRef == o.f.XRef {
+				return tk.ID, nil
+			}
+		}
+		return 0, nil
+	}
+	if !connectwise.IsPermanent(err) || errors.Is(err, connectwise.ErrUnauthorized) {
+		return 0, fmt.Errorf("look up ticket %s: %w", o.f.XRef, err)
+	}
+	company, err := o.company(ctx)
+	if err != nil {
+		return 0, err
+	}
+	board, err := o.s.Boards.Configured(ctx, o.t.CW, o.t.Partner)
+	if err != nil {
+		return 0, err
+	}
+	conds := []connectwise.Condition{connectwise.Eq("company/id", company.ID), connectwise.Eq("board/id", board.ID)}
+	if o.sig.Headline != "" {
+		conds = append(conds, connectwise.Contains("summary", o.sig.Headline))
+	}
+	cond, err = connectwise.Build(connectwise.And(conds...))
+	if err != nil {
+		return 0, err
+	}
+	for tk, err := range o.t.CW.Tickets.All(ctx, connectwise.ListOptions{Conditions: cond}) {
+		if err != nil {
+			return 0, fmt.Errorf("search ticket %s: %w", o.f.XRef, err)
+		}
+		if tk.ExternalXRef == o.f.XRef {
+			return tk.ID, nil
+		}
+	}
+	return 0, nil
+}
+
+func (o *op) clear(ctx context.Context) (Action, int, string, error) {
+	at := o.ev.OccurredAt
+	if !o.f.LastRaisedAt.IsZero() && at.Before(o.f.LastRaisedAt) {
+		return ActionSkipped, o.f.TicketID, fmt.Sprintf("event from %s is older than the fault's last failure at %s", at.Format(time.RFC3339), o.f.LastRaisedAt.Format(time.RFC3339)), nil
+	}
+	if at.After(o.f.LastClearedAt) {
+		o.f.LastClearedAt = at
+	}
+	if o.f.Creating {
+		id, err := o.findCreated(ctx)
+		if err != nil {
+			return "", 0, "", err
+		}
+		if id == 0 {
+			o.forget()
+			return ActionSkipped, 0, "no ticket was created for this fault", nil
+		}
+		o.adopt(id)
+	}
+	switch o.f.State {
+	case StateOpen:
+	case StateClosedByHand:
+		// The fault cleared: a recurrence opens a new ticket.
+		id := o.f.TicketID
+		o.forget()
+		return ActionSkipped, id, fmt.Sprintf("the fault cleared; ticket %d had been closed by a person", id), nil
+	default:
+		return ActionSkipped, o.f.TicketID, "no open ticket for this fault", nil
+	}
+	id := o.f.TicketID
+	tk, _, err := o.t.CW.Tickets.Get(ctx, id)
+	if errors.Is(err, connectwise.ErrNotFound) {
+		o.forget()
+		return ActionSkipped, id, fmt.Sprintf("ticket %d was deleted in ConnectWise", id), nil
+	}
+	if err != nil {
+		return "", 0, "", fmt.Errorf("read ticket %d: %w", id, err)
+	}
+	if tk.ClosedFlag {
+		o.f.State, o.f.ResolvedAt = StateResolved, o.now
+		return ActionSkipped, id, fmt.Sprintf("ticket %d was already closed", id), nil
+	}
+	boardID := 0
+	if tk.Board != nil {
+		boardID = tk.Board.ID
+	}
+	closed, err := o.closedStatus(ctx, boardID)
+	if err != nil {
+		return "", 0, "", err
+	}
+	if err := o.note(ctx, "Resolved automatically: the fault has cleared.\n\n"+o.sig.Details, noteResolution); err != nil {
+		return "", 0, "", err
+	}
+	if _, _, err := o.t.CW.Tickets.Patch(ctx, id, []connectwise.PatchOp{connectwise.Replace("status", connectwise.Reference{ID: closed.ID})}); err != nil {
+		return "", 0, "", fmt.Errorf("close ticket %d: %w", id, err)
+	}
+	o.f.State, o.f.ResolvedAt = StateResolved, o.now
+	return ActionResolved, id, "", nil
+}
+
+func (o *op) closedStatus(ctx context.Context, boardID int) (connectwise.Reference, error) {
+	board, err := o.s.Boards.Configured(ctx, o.t.CW, o.t.Partner)
+	if err != nil {
+		return connectwise.Reference{}, err
+	}
+	if boardID == board.ID || boardID == 0 {
+		return board.ClosedStatus, nil
+	}
+	return o.s.Boards.ClosedStatusOf(ctx, o.t.CW, o.t.Partner, boardID)
+}
+
+type noteKind int
+
+const (
+	noteDetail noteKind = iota
+	noteInternal
+	noteResolution
+)
+
+func (o *op) note(ctx context.Context, text string, kind noteKind) error {
+	n := &connectwise.TicketNote{Text: text}
+	switch kind {
+	case noteInternal:
+		n.InternalAnalysisFlag = true
+	case noteResolution:
+		n.ResolutionFlag = true
+	default:
+		n.DetailDescriptionFlag = true
+	}
+	if _, _, err := o.t.CW.Tickets.AddNote(ctx, o.f.TicketID, n); err != nil {
+		return fmt.Errorf("add note to ticket %d: %w", o.f.TicketID, err)
+	}
+	return nil
+}
+
+// summary is what a technician reads in the ticket list: what failed, where,
+// for whom. At most MaxSummary bytes (cut on a character boundary).
+func (o *op) summary(c managedid.Company) string {
+	who := o.ev.Customer.Name
+	if who == "" {
+		who = c.Name
+	}
+	s := o.sig.Headline
+	if s == "" {
+		s = strings.ReplaceAll(string(o.sig.Fault), "_", " ")
+	}
+	if o.sig.Account != nil {
+		name := o.sig.Account.Name
+		if name == "" {
+			name = o.sig.Account.ID
+		}
+		s += ": " + name
+	}
+	if who != "" {
+		s += " – " + who
+	}
+	return truncate(s, MaxSummary)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+var whatToCheck = map[FaultKind]string{
+	FaultKind(contract.NotifyBackupFailure):      "Check the backup agent's log on the machine, its connectivity to the backup service, and free space on the source volumes; then run the backup again.",
+	FaultKind(contract.NotifyNoBackup):           "Check that the machine is powered on and online, that the backup agent service is running, and that the schedule is enabled.",
+	FaultKind(contract.NotifyNoErrorFreeBackup):  "Review the warnings of the recent backups (locked or unreadable files, VSS errors) and fix or exclude what keeps failing.",
+	FaultKind(contract.NotifyDiskUsage):          "Free space or extend the volume named in the details, or review retention settings.",
+	FaultKind(contract.NotifyArchivingFailure):   "Check the mail server connector and the archiving service credentials.",
+	FaultKind(contract.NotifyBDRHardwareFailure): "Check the BDR appliance's hardware status (disks, RAID, power) named in the details and arrange replacement parts.",
+}
+
+func (o *op) description(c managedid.Company) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\n", o.sig.Details)
+	fmt.Fprintf(&b, "Customer: %s (customer id %s, managed ID %s, ConnectWise company %s)\n", o.ev.Customer.Name, o.ev.Customer.ID, o.ev.Customer.ManagedID(), c.Identifier)
+	if a := o.sig.Account; a != nil {
+		fmt.Fprintf(&b, "Account: %s", a.ID)
+		if a.Name != "" {
+			fmt.Fprintf(&b, " (%s)", a.Name)
+		}
+		if a.Kind != "" {
+			fmt.Fprintf(&b, ", %s", a.Kind)
+		}
+		if a.Plan != "" {
+			fmt.Fprintf(&b, ", plan %s", a.Plan)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "Severity: %s\nOccurred: %s\n", o.sig.Severity, o.ev.OccurredAt.UTC().Format(time.RFC3339))
+	if w := whatToCheck[o.sig.Fault]; w != "" {
+		fmt.Fprintf(&b, "\nWhat to check: %s\n", w)
+	}
+	b.WriteString("\nThis ticket is managed by the backup integration: it is resolved automatically when the fault clears. Reference: " + o.f.XRef)
+	return b.String()
+}
+
+func newOwner() (string, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("lock owner token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}

@@ -1,0 +1,329 @@
+// Package worker is the queue consumer: the handler of the worker Lambda's
+// SQS event source (with ReportBatchItemFailures). For each message it
+//
+//  1. claims the message's work in DynamoDB (package claim): a message SQS
+//     delivers twice, or to two workers at once, is done once;
+//  2. loads the partner, its secrets and its ConnectWise client;
+//  3. applies the event to tickets (package tickets);
+//  4. records every outcome in the event log, and emits the
+//     ConnectWisePushFailed metric for failures;
+//  5. decides the message's fate in one place (Outcome): done or permanent
+//     failure → acknowledged (the event log keeps the event for reprocessing);
+//     transient failure → reported in batchItemFailures so SQS delivers it
+//     again after the visibility timeout, and moves it to the DLQ after
+//     maxReceiveCount.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/efs-cw/backupbridge/internal/claim"
+	"github.com/efs-cw/backupbridge/internal/connectwise"
+	"github.com/efs-cw/backupbridge/internal/contract"
+	"github.com/efs-cw/backupbridge/internal/eventlog"
+	"github.com/efs-cw/backupbridge/internal/managedid"
+	"github.com/efs-cw/backupbridge/internal/metrics"
+	"github.com/efs-cw/backupbridge/internal/outcome"
+	"github.com/efs-cw/backupbridge/internal/partner"
+	"github.com/efs-cw/backupbridge/internal/queue"
+	"github.com/efs-cw/backupbridge/internal/tickets"
+)
+
+// Partners reads partner settings.
+type Partners interface {
+	Get(ctx context.Context, id string) (*partner.Partner, error)
+}
+
+// Worker handles batches of queue messages.
+type Worker struct {
+	Partners Partners
+	Secrets  partner.SecretStore
+	Claims   *claim.Store
+	Log      *eventlog.Log
+	Tickets  *tickets.Service
+	Metrics  *metrics.EMF
+	// HTTPClient talks to ConnectWise (nil: a default with a timeout).
+	HTTPClient *http.Client
+	// Retry is the ConnectWise client's retry policy.
+	Retry  connectwise.RetryPolicy
+	Now    func() time.Time
+	Logger *slog.Logger
+	// ClientTTL is how long a partner's ConnectWise client (and with it its
+	// secrets) is reused by a warm worker (default 10 minutes).
+	ClientTTL time.Duration
+
+	mu       sync.Mutex
+	targets  map[string]*cachedTarget
+	counting *http.Client
+}
+
+type cachedTarget struct {
+	version   int
+	exp       time.Time
+	cw        *connectwise.Client
+	companies *managedid.Directory
+}
+
+func (w *Worker) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
+}
+
+func (w *Worker) logger() *slog.Logger {
+	if w.Logger != nil {
+		return w.Logger
+	}
+	return slog.Default()
+}
+
+// Handle is the Lambda handler. It never returns an error for a single bad
+// message (that would fail the whole batch); each message's fate is reported
+// through BatchItemFailures.
+func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	for _, rec := range ev.Records {
+		if err := w.handleRecord(ctx, rec); err != nil {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+// handleRecord returns an error when the message must be delivered again.
+func (w *Worker) handleRecord(ctx context.Context, rec events.SQSMessage) (retErr error) {
+	log := w.logger().With("messageId", rec.MessageId)
+	defer func() {
+		// A panic in one message must not take the batch with it.
+		if r := recover(); r != nil {
+			log.Error("worker panic", "panic", fmt.Sprint(r))
+			retErr = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	var m queue.Message
+	if err := json.Unmarshal([]byte(rec.Body), &m); err != nil || m.Version != queue.MessageVersion || m.PartnerID == "" || m.EventID == "" {
+		// Not ours to understand: leave it to the redrive policy (DLQ),
+		// where the on-call engineer sees it.
+		log.Error("undecodable queue message; it will reach the DLQ", "error", errString(err), "version", m.Version)
+		return fmt.Errorf("undecodable message %s", rec.MessageId)
+	}
+	log = log.With("partnerId", m.PartnerID, "eventId", m.EventID, "job", m.Job)
+
+	lease := 2 * time.Minute
+	if dl, ok := ctx.Deadline(); ok {
+		lease = max(time.Until(dl)+5*time.Second, time.Second)
+	}
+	state, cl, err := w.Claims.Begin(ctx, m.ClaimKey(), w.now(), lease)
+	if err != nil {
+		log.Error("claim failed", "error", err)
+		return err
+	}
+	switch state {
+	case claim.Done:
+		log.Info("duplicate delivery; already processed")
+		return nil
+	case claim.InFlight:
+		log.Info("another worker is processing this event; retry later")
+		return errors.New("in flight elsewhere")
+	}
+
+	retry := w.process(ctx, log, &m)
+	if retry {
+		if err := w.Claims.Abandon(context.WithoutCancel(ctx), cl); err != nil {
+			log.Warn("abandon claim", "error", err)
+		}
+		return errors.New("transient failure; retry")
+	}
+	if err := w.Claims.Complete(context.WithoutCancel(ctx), cl, w.now()); err != nil {
+		log.Warn("complete claim", "error", err)
+	}
+	return nil
+}
+
+// process does the message's work and records it. It reports whether the
+// message must be retried.
+func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message) (retry bool) {
+	started := w.now()
+	var calls atomic.Int64
+	ctx = withCallCounter(ctx, &calls)
+	base := eventlog.Entry{PartnerID: m.PartnerID, EventID: m.EventID, At: started}
+
+	ev, err := contract.Parse(m.Event)
+	if err != nil {
+		e := base
+		e.What, e.Outcome, e.Code, e.Message, e.Event = eventlog.WhatEvent, eventlog.OutcomeFailed, outcome.CodeInvalidEvent, err.Error(), m.Event
+		e.Remedy = "the queued event does not satisfy the contract; fix the sender and send it again"
+		w.record(ctx, log, e)
+		return false
+	}
+	base.CustomerID, base.EventType = ev.Customer.ID, string(ev.Type)
+
+	target, err := w.target(ctx, m.PartnerID, m.Job == queue.JobReprocess)
+	if err != nil {
+		return w.recordFailure(ctx, log, base, eventlog.WhatEvent, m.Event, err, &calls, started)
+	}
+
+	results := w.Tickets.Apply(ctx, target, ev)
+	if len(results) == 0 {
+		e := base
+		e.What, e.Outcome, e.Message = eventlog.WhatEvent, eventlog.OutcomeSkipped, fmt.Sprintf("a %s event opens or resolves no ticket", ev.Type)
+		e.Calls, e.DurationMS = int(calls.Load()), w.now().Sub(started).Milliseconds()
+		w.record(ctx, log, e)
+		return false
+	}
+	failed := false
+	for _, r := range results {
+		if r.Err != nil {
+			failed = true
+			if w.recordFailure(ctx, log, base, eventlog.WhatTicket, m.Event, r.Err, &calls, started) {
+				retry = true
+			}
+			continue
+		}
+		e := base
+		e.What, e.TicketID, e.Message = eventlog.WhatTicket, r.TicketID, describe(r)
+		e.Outcome = eventlog.OutcomeDone
+		if r.Action == tickets.ActionSkipped {
+			e.Outcome = eventlog.OutcomeSkipped
+		} else {
+			w.Metrics.Count(map[string]float64{metrics.PushSucceeded: 1}, map[string]string{"partnerId": m.PartnerID})
+		}
+		e.Calls, e.DurationMS = int(calls.Load()), w.now().Sub(started).Milliseconds()
+		w.record(ctx, log, e)
+	}
+	if n := calls.Load(); n > 0 {
+		w.Metrics.Count(map[string]float64{metrics.ConnectWiseCalls: float64(n)}, map[string]string{"partnerId": m.PartnerID})
+	}
+	if m.Job == queue.JobReprocess && !failed {
+		// The failure this reprocess was for is fixed: take it off the list.
+		if err := w.Log.Resolve(context.WithoutCancel(ctx), m.PartnerID, m.EventID, w.now()); err != nil {
+			log.Warn("resolve failed entries", "error", err)
+		}
+	}
+	return retry
+}
+
+func describe(r tickets.Result) string {
+	s := fmt.Sprintf("%s %s", r.Action, r.Fault.Kind)
+	if r.Fault.AccountID != "*" {
+		s += " of account " + r.Fault.AccountID
+	}
+	if r.TicketID != 0 {
+		s += fmt.Sprintf(" (ticket %d)", r.TicketID)
+	}
+	if r.Reason != "" {
+		s += ": " + r.Reason
+	}
+	return s
+}
+
+// recordFailure logs a failure and reports whether it is transient.
+func (w *Worker) recordFailure(ctx context.Context, log *slog.Logger, base eventlog.Entry, what eventlog.What, body json.RawMessage, err error, calls *atomic.Int64, started time.Time) bool {
+	c := outcome.Of(err)
+	e := base
+	e.What, e.Code, e.Message, e.Remedy = what, c.Code, err.Error(), c.Remedy
+	e.ConnectWiseMessage = outcome.ConnectWiseMessage(err)
+	e.Calls, e.DurationMS = int(calls.Load()), w.now().Sub(started).Milliseconds()
+	if c.Kind == outcome.KindPermanent {
+		e.Outcome, e.Event = eventlog.OutcomeFailed, body
+	} else {
+		e.Outcome = eventlog.OutcomeRetrying
+		if e.Remedy == "" {
+			e.Remedy = "none needed yet: the event is retried automatically, and reaches the dead-letter queue if it keeps failing"
+		}
+	}
+	if c.Code != outcome.CodeBusy {
+		w.Metrics.Count(map[string]float64{metrics.PushFailed: 1}, map[string]string{"partnerId": base.PartnerID, "code": c.Code})
+		w.record(ctx, log, e)
+	}
+	log.Warn("push failed", "code", c.Code, "kind", c.Kind.String(), "error", err.Error())
+	return c.Kind == outcome.KindTransient
+}
+
+func (w *Worker) record(ctx context.Context, log *slog.Logger, e eventlog.Entry) {
+	if err := w.Log.Record(context.WithoutCancel(ctx), e); err != nil {
+		log.Error("event log write failed", "error", err)
+	}
+	log.Info("event processed", "what", e.What, "outcome", e.Outcome, "code", e.Code, "ticketId", e.TicketID, "calls", e.Calls, "message", e.Message)
+}
+
+// target returns the partner's ConnectWise client, cached per warm worker.
+// fresh forces re-reading the mapping (an operator reprocessing after a fix).
+func (w *Worker) target(ctx context.Context, partnerID string, fresh bool) (tickets.Target, error) {
+	p, err := w.Partners.Get(ctx, partnerID)
+	if errors.Is(err, partner.ErrNotFound) {
+		return tickets.Target{}, outcome.Permanent(outcome.CodePartnerNotFound, "the partner was deleted or never configured; configure it through the operator API, then reprocess", err)
+	}
+	if err != nil {
+		return tickets.Target{}, err
+	}
+	w.mu.Lock()
+	ct, ok := w.targets[partnerID]
+	w.mu.Unlock()
+	if ok && ct.version == p.Version && w.now().Before(ct.exp) {
+		if fresh {
+			ct.companies.Forget()
+		}
+		return tickets.Target{Partner: p, CW: ct.cw, Companies: ct.companies}, nil
+	}
+	s, err := w.Secrets.GetSecrets(ctx, partnerID)
+	if errors.Is(err, partner.ErrNotFound) {
+		return tickets.Target{}, outcome.Permanent(outcome.CodePartnerSecrets, "the partner has no ConnectWise keys in Secrets Manager; set them through the operator API, then reprocess", err)
+	}
+	if err != nil {
+		return tickets.Target{}, err
+	}
+	cw, err := connectwise.NewClient(ctx, connectwise.Options{
+		SiteURL:     p.SiteURL,
+		Codebase:    p.Codebase,
+		Credentials: connectwise.Credentials{CompanyID: p.CompanyID, PublicKey: s.PublicKey, PrivateKey: s.PrivateKey, ClientID: s.ClientID},
+		HTTPClient:  w.httpClient(),
+		Retry:       w.Retry,
+	})
+	if err != nil {
+		return tickets.Target{}, fmt.Errorf("ConnectWise client of partner %s: %w", partnerID, err)
+	}
+	ttl := w.ClientTTL
+	if ttl <= 0 {
+		ttl = 10 * time.Minute
+	}
+	ct = &cachedTarget{version: p.Version, exp: w.now().Add(ttl), cw: cw, companies: &managedid.Directory{Now: w.Now}}
+	w.mu.Lock()
+	if w.targets == nil {
+		w.targets = map[string]*cachedTarget{}
+	}
+	w.targets[partnerID] = ct
+	w.mu.Unlock()
+	return tickets.Target{Partner: p, CW: cw, Companies: ct.companies}, nil
+}
+
+func (w *Worker) httpClient() *http.Client {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.counting == nil {
+		hc := w.HTTPClient
+		if hc == nil {
+			hc = &http.Client{Timeout: 30 * time.Second}
+		}
+		w.counting = countingClient(hc)
+	}
+	return w.counting
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
