@@ -281,7 +281,7 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, body any) 
 		return nil, fmt.Errorf("connectwise: building %s %s: %w", method, path, err)
 	}
 	req.Header.Set("Authorization", c.secret.authorization)
-
+	req.Header.Set(headerClientID, c.secret.clientID)
 	req.Header.Set("Accept", c.accept)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

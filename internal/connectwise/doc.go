@@ -25,10 +25,13 @@
 // # Retries
 //
 // Do retries by RetryPolicy with full-jitter backoff (see Backoff): GET, PUT,
-// PATCH and DELETE on transient errors, POST only on 429 (ConnectWise refused
-// it, so nothing was created). A POST that failed with 5xx or a timeout is
-// never repeated: the record may exist, and the caller must look it up first.
-// A wait that would end after the context deadline is not started.
+// PATCH and DELETE (and the read-only Tickets.Search) on transient errors,
+// any other POST only on 429 (ConnectWise refused it, so nothing was
+// created). A POST that failed with 5xx or a timeout is never repeated: the
+// record may exist, and the caller must look it up first. A server's
+// Retry-After is always waited out in full, but a wait that would end after
+// the context deadline is not started: Do returns the last error, from which
+// RetryAfter still reads the server's wait.
 //
 // # Conditions
 //

@@ -3,6 +3,8 @@ package connectwise
 import (
 	"context"
 	"encoding/base64"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -50,13 +52,15 @@ func newFakeCW(t *testing.T) *fakeCW {
 	t.Helper()
 	f := &fakeCW{t: t, api: http.NewServeMux(), root: http.NewServeMux()}
 	f.root.Handle(testBasePath+"/", f.checkHeaders(http.StripPrefix(testBasePath, f.api)))
-	f.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.calls = append(f.calls, r.Method+" "+r.URL.Path)
 		f.queries = append(f.queries, r.URL.RawQuery)
 		f.mu.Unlock()
 		f.root.ServeHTTP(w, r)
 	}))
+	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake noise from the untrusted-client test
+	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	return f
 }

@@ -18,7 +18,8 @@ type RetryPolicy struct {
 	// may ask for longer; it is honoured, bounded by the context deadline.
 	Max time.Duration
 	// Sleep waits d or until ctx is done (default: a timer honouring ctx).
-	// Tests inject one that records the waits.
+	// Tests inject one that records the waits. Like Rand, it must be safe
+	// for concurrent use when the client is shared.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand returns a number in [0, 1) for the jitter (default math/rand/v2).
 	Rand func() float64

@@ -19,6 +19,12 @@
 //
 // Customer ids are the provider's customer ids (the eFolder "CID") and are
 // scoped to the partner: the same id under two partners is two customers.
+//
+// Parse decodes a body strictly and validates it; Validate checks an Event
+// built in Go (and fills its defaults); Marshal writes the compact form the
+// webhook enqueues. Every rule failure is a *ValidationError naming the JSON
+// path of the field and the problem. SchemaJSON, the JSON Schema (draft
+// 2020-12) of the same contract, is what senders validate against.
 package contract
 
 import "time"

@@ -37,15 +37,16 @@ func FuzzParse(f *testing.F) {
 // roundTrip marshals e as the webhook does and parses it again.
 func roundTrip(t *testing.T, e *Event) *Event {
 	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
+	b, err := Marshal(e)
+	if err != nil {
 		t.Fatalf("marshal a parsed event: %v", err)
 	}
-	again, err := Parse(buf.Bytes())
+	if bytes.ContainsAny(b, "\n") || !json.Valid(b) {
+		t.Fatalf("Marshal did not give compact JSON: %q", b)
+	}
+	again, err := Parse(b)
 	if err != nil {
-		t.Fatalf("parse a marshalled event: %v\n%s", err, buf.Bytes())
+		t.Fatalf("parse a marshalled event: %v\n%s", err, b)
 	}
 	return again
 }

@@ -258,7 +258,11 @@ func (s *Sim) AddMember(companyID, publicKey, privateKey string) {
 // /login/companyinfo, then the authenticated API.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	var body []byte
+	var readErr error
+	if r.Body != nil {
+		body, readErr = io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	}
 	rel := s.relPath(r.URL.Path)
 	call := Call{
 		Time:   start,

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -40,13 +41,17 @@ func newEnv(t *testing.T, opts Options) *testEnv {
 }
 
 type result struct {
+	proto  string
 	status int
 	header http.Header
 	body   []byte
 }
 
+// decode decodes the body into v, which it zeroes first (JSON leaves out
+// empty fields, so a reused variable would keep stale values).
 func (r result) decode(t *testing.T, v any) {
 	t.Helper()
+	reflect.ValueOf(v).Elem().SetZero()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
 	}
@@ -149,7 +154,7 @@ func (e *testEnv) try(method, path string, body any, opts ...reqOpt) (result, er
 	if err != nil {
 		return result{}, err
 	}
-	return result{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	return result{proto: resp.Proto, status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
 
 func TestCompanyInfoNeedsNoAuth(t *testing.T) {

@@ -535,3 +535,44 @@ func TestConcurrentRequests(t *testing.T) {
 		t.Fatal("ResetCalls kept calls")
 	}
 }
+
+func TestForwardOnlyPaging(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	var want []int
+	for i := range 5 {
+		want = append(want, e.createTicket(fmt.Sprintf("t%d", i), "").ID)
+	}
+	var got []int
+	next := "/service/tickets?pageSize=2&conditions=" + url.QueryEscape("closedFlag=false")
+	for pages := 0; next != ""; pages++ {
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+		r := e.do("GET", next, nil, withHeader("pagination-type", "forward-only")).wantStatus(t, http.StatusOK)
+		var page []Ticket
+		r.decode(t, &page)
+		for _, tk := range page {
+			got = append(got, tk.ID)
+		}
+		links := parseLinks(r.header.Get("Link"))
+		if links["last"] != "" || links["prev"] != "" {
+			t.Errorf("forward-only links %v", links)
+		}
+		next = links["next"]
+		if next != "" && !strings.Contains(next, "pageId=") {
+			t.Errorf("next link without pageId: %s", next)
+		}
+	}
+	if !equalInts(got, want) {
+		t.Fatalf("forward-only paging gave %v, want %v", got, want)
+	}
+	e.do("GET", "/service/tickets?pageId=3", nil).wantFieldError(t, "pageId")
+	e.do("GET", "/service/tickets?page=2", nil, withHeader("pagination-type", "forward-only")).wantFieldError(t, "page")
+	var one map[string]any
+	e.do("GET", fmt.Sprintf("/service/tickets/%d?fields=id,board/name", want[0]), nil).wantStatus(t, http.StatusOK).decode(t, &one)
+	if len(one) != 2 || one["board"].(map[string]any)["name"] != DemoBackupBoard {
+		t.Errorf("fields on one ticket: %v", one)
+	}
+	e.do("GET", fmt.Sprintf("/service/tickets/%d?conditions=id%%3D1", want[0]), nil).wantFieldError(t, "conditions")
+}

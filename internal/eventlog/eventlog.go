@@ -48,13 +48,16 @@ const (
 
 // Entry is one push attempt.
 type Entry struct {
-	PartnerID  string    `json:"partnerId"`
-	CustomerID string    `json:"customerId,omitempty"`
-	EventID    string    `json:"eventId"`
-	EventType  string    `json:"eventType,omitempty"`
-	What       What      `json:"what"`
-	Outcome    Outcome   `json:"outcome"`
-	At         time.Time `json:"at"`
+	PartnerID  string `json:"partnerId"`
+	CustomerID string `json:"customerId,omitempty"`
+	EventID    string `json:"eventId"`
+	EventType  string `json:"eventType,omitempty"`
+	What       What   `json:"what"`
+	// Subject says which part of the event the entry is about, when an event
+	// has several (for tickets: the fault, "backup_failure/ACME-SRV01").
+	Subject string    `json:"subject,omitempty"`
+	Outcome Outcome   `json:"outcome"`
+	At      time.Time `json:"at"`
 	// Code is a stable error code (see the README's table); Message says what
 	// happened; Remedy says in words what the operator should do.
 	Code    string `json:"code,omitempty"`
@@ -86,11 +89,11 @@ func (l *Log) retention() time.Duration {
 }
 
 func sortKey(e *Entry) string {
-	return e.At.UTC().Format("2006-01-02T15:04:05.000000000Z") + "#" + e.EventID + "#" + string(e.What)
+	return e.At.UTC().Format("2006-01-02T15:04:05.000000000Z") + "#" + e.EventID + "#" + string(e.What) + "#" + e.Subject
 }
 
 // Record stores one entry. Recording the same attempt twice (same time,
-// event and what) overwrites it.
+// event, what and subject) overwrites it.
 func (l *Log) Record(ctx context.Context, e Entry) error {
 	item, err := attributevalue.MarshalMapWithOptions(e, func(o *attributevalue.EncoderOptions) { o.TagKey = "json" })
 	if err != nil {

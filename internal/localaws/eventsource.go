@@ -242,13 +242,16 @@ func (e *EventSource) PollOnce(ctx context.Context) (Result, error) {
 		failed[f.ItemIdentifier] = true
 	}
 	var entries []sqstypes.DeleteMessageBatchRequestEntry
+	entryIDs := map[string]string{} // batch entry id → message id
 	for i, r := range ev.Records {
 		if failed[r.MessageId] {
 			res.Retried = append(res.Retried, r.MessageId)
 			continue
 		}
+		id := strconv.Itoa(i)
+		entryIDs[id] = r.MessageId
 		entries = append(entries, sqstypes.DeleteMessageBatchRequestEntry{
-			Id:            aws.String(strconv.Itoa(i)),
+			Id:            aws.String(id),
 			ReceiptHandle: aws.String(r.ReceiptHandle),
 		})
 	}
@@ -268,20 +271,18 @@ func (e *EventSource) PollOnce(ctx context.Context) (Result, error) {
 	})
 	if err != nil {
 		for _, en := range entries {
-			i, _ := strconv.Atoi(aws.ToString(en.Id))
-			res.Retried = append(res.Retried, ev.Records[i].MessageId)
+			res.Retried = append(res.Retried, entryIDs[aws.ToString(en.Id)])
 		}
 		return res, fmt.Errorf("delete from %s: %w", e.QueueURL, err)
 	}
 	for _, ok := range del.Successful {
-		i, _ := strconv.Atoi(aws.ToString(ok.Id))
-		res.Deleted = append(res.Deleted, ev.Records[i].MessageId)
+		res.Deleted = append(res.Deleted, entryIDs[aws.ToString(ok.Id)])
 	}
 	var errs []error
 	for _, f := range del.Failed {
-		i, _ := strconv.Atoi(aws.ToString(f.Id))
-		res.Retried = append(res.Retried, ev.Records[i].MessageId)
-		errs = append(errs, fmt.Errorf("message %s: %s %s", ev.Records[i].MessageId, aws.ToString(f.Code), aws.ToString(f.Message)))
+		id := entryIDs[aws.ToString(f.Id)]
+		res.Retried = append(res.Retried, id)
+		errs = append(errs, fmt.Errorf("message %s: %s %s", id, aws.ToString(f.Code), aws.ToString(f.Message)))
 	}
 	if len(errs) > 0 {
 		return res, fmt.Errorf("delete from %s: %w", e.QueueURL, errors.Join(errs...))

@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -92,7 +93,7 @@ type Stack struct {
 	OperatorToken string
 	QueueURL      string
 	DLQURL        string
-	// CAFile is the simulator's CA certificate (what SSL_CERT_FILE names).
+	// CAFile is the simulator's CA certificate (its directory is on SSL_CERT_DIR).
 	CAFile string
 
 	srv *http.Server
@@ -146,6 +147,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	for _, q := range def.Queues {
 		vis[q.LogicalID] = opts.VisibilityTimeout
 	}
+	if err := os.MkdirAll(filepath.Join(opts.Dir, "goaws"), 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
 	st.AWS, err = localaws.StartStack(ctx, def, localaws.StackOptions{
 		VisibilityOverride: vis,
 		SQS:                localaws.SQSOptions{Dir: filepath.Join(opts.Dir, "goaws")},
@@ -157,8 +161,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 
 	hc := &http.Client{Timeout: opts.ConnectWiseTimeout}
 	if !opts.NoSimulator {
-		st.CAFile = filepath.Join(opts.Dir, "cwsim-ca.pem")
-		if err := TrustSimulator(st.CAFile); err != nil {
+		caDir, err := filepath.Abs(filepath.Join(opts.Dir, "ca"))
+		if err != nil {
+			return nil, err
+		}
+		st.CAFile = filepath.Join(caDir, "cwsim-ca.pem")
+		if err := TrustSimulator(caDir); err != nil {
 			return nil, err
 		}
 		st.Sim = cwsim.New(cwsim.Options{Addr: opts.SimAddr})
@@ -255,32 +263,40 @@ func (st *Stack) Close() {
 }
 
 // TrustSimulator makes this process trust the simulator's private CA the
-// standard way: it writes the CA to caFile and points SSL_CERT_FILE at it
-// (unless SSL_CERT_FILE is already set, for example by a developer who runs
-// the simulator alone). TLS verification stays on. Go reads SSL_CERT_FILE
+// standard way, keeping every other trusted root: it writes the CA into
+// caDir and adds caDir to SSL_CERT_DIR (next to whatever SSL_CERT_FILE or the
+// system's bundle holds). TLS verification stays on. Go reads these variables
 // once, at the first TLS handshake, so this must run before any; it checks
 // that the system pool now verifies the simulator's certificates and says so
 // clearly when it does not.
-func TrustSimulator(caFile string) error {
+func TrustSimulator(caDir string) error {
+	if err := os.MkdirAll(caDir, 0o700); err != nil {
+		return fmt.Errorf("CA directory: %w", err)
+	}
+	caFile := filepath.Join(caDir, "cwsim-ca.pem")
 	if err := cwsim.WriteCAFile(caFile); err != nil {
 		return fmt.Errorf("write the simulator's CA: %w", err)
 	}
-	if os.Getenv("SSL_CERT_FILE") == "" {
-		if err := os.Setenv("SSL_CERT_FILE", caFile); err != nil {
-			return fmt.Errorf("set SSL_CERT_FILE: %w", err)
+	dirs := os.Getenv("SSL_CERT_DIR")
+	if dirs == "" {
+		// Go's defaults on Linux, kept when we add ours.
+		dirs = "/etc/ssl/certs:/etc/pki/tls/certs"
+	}
+	if !slices.Contains(filepath.SplitList(dirs), caDir) {
+		if err := os.Setenv("SSL_CERT_DIR", caDir+string(os.PathListSeparator)+dirs); err != nil {
+			return fmt.Errorf("set SSL_CERT_DIR: %w", err)
 		}
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		return fmt.Errorf("system certificate pool: %w", err)
 	}
-	block := cwsim.CACertPEM()
-	ca, err := parsePEMCert(block)
+	ca, err := parsePEMCert(cwsim.CACertPEM())
 	if err != nil {
 		return err
 	}
 	if _, err := ca.Verify(x509.VerifyOptions{Roots: pool}); err != nil {
-		return fmt.Errorf("this process does not trust the simulator's CA (SSL_CERT_FILE=%s was read before it was written, or names another file): start with SSL_CERT_FILE=%s", os.Getenv("SSL_CERT_FILE"), caFile)
+		return fmt.Errorf("this process does not trust the simulator's CA (the certificate pool was loaded before %s was added to SSL_CERT_DIR): start it with SSL_CERT_DIR=%s or SSL_CERT_FILE=%s", caDir, caDir, caFile)
 	}
 	return nil
 }

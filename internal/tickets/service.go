@@ -67,7 +67,10 @@ type Result struct {
 	Action   Action
 	TicketID int
 	Reason   string // why, for skipped and for the event log
-	Err      error  // classified with outcome.Of
+	// Noop: nothing is known of this fault (a clearing signal for a fault
+	// that never raised); not worth an event log line of its own.
+	Noop bool
+	Err  error // classified with outcome.Of
 }
 
 // Target is the partner and its ConnectWise site.
@@ -162,7 +165,7 @@ func (s *Service) apply(ctx context.Context, t Target, ev *contract.Event, sig S
 			return res
 		}
 		if !found {
-			res.Action, res.Reason = ActionSkipped, "no open ticket for this fault"
+			res.Action, res.Reason, res.Noop = ActionSkipped, "no open ticket for this fault", true
 			return res
 		}
 	}

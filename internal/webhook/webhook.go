@@ -284,7 +284,7 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return errorResponse(http.StatusBadRequest, "body is not a valid event", "")
 	}
 	rec.eventType, rec.customerID = event.Type, event.Customer.ID
-	compact, err := marshalCompact(event)
+	compact, err := contract.Marshal(event)
 	if err != nil { // cannot happen for a validated event; answer as a bad body
 		rec.outcome, rec.err = OutcomeInvalidEvent, fmt.Errorf("marshal validated event: %w", err)
 		return errorResponse(http.StatusBadRequest, "body is not a valid event", "")
@@ -316,7 +316,7 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		PartnerID:  partnerID,
 		EventID:    id,
 		ReceivedAt: now.UTC(),
-		Event:      compact,
+		Event:      json.RawMessage(compact),
 	}
 	if err := h.Queue.Enqueue(ctx, msg); err != nil {
 		rec.outcome, rec.err = OutcomeEnqueueFailed, fmt.Errorf("enqueue: %w", err)
@@ -475,17 +475,6 @@ func verifyReason(err error) string {
 		return "signature mismatch"
 	}
 	return "signature check failed"
-}
-
-// marshalCompact writes an event as compact JSON without HTML escaping.
-func marshalCompact(e *contract.Event) (json.RawMessage, error) {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
-		return nil, err
-	}
-	return json.RawMessage(strings.TrimSuffix(b.String(), "\n")), nil
 }
 
 func truncate(s string, n int) string {

@@ -175,15 +175,13 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 	}
 
 	results := w.Tickets.Apply(ctx, target, ev)
-	if len(results) == 0 {
-		e := base
-		e.What, e.Outcome, e.Message = eventlog.WhatEvent, eventlog.OutcomeSkipped, fmt.Sprintf("a %s event opens or resolves no ticket", ev.Type)
-		e.Calls, e.DurationMS = int(calls.Load()), w.now().Sub(started).Milliseconds()
-		w.record(ctx, log, e)
-		return false
-	}
-	failed := false
+	recorded, failed := 0, false
 	for _, r := range results {
+		base.Subject = subject(r)
+		if r.Noop {
+			continue
+		}
+		recorded++
 		if r.Err != nil {
 			failed = true
 			if w.recordFailure(ctx, log, base, eventlog.WhatTicket, m.Event, r.Err, &calls, started) {
@@ -202,6 +200,14 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 		e.Calls, e.DurationMS = int(calls.Load()), w.now().Sub(started).Milliseconds()
 		w.record(ctx, log, e)
 	}
+	if recorded == 0 {
+		// Every accepted event leaves a line in the log.
+		e := base
+		e.Subject = ""
+		e.What, e.Outcome, e.Message = eventlog.WhatEvent, eventlog.OutcomeSkipped, fmt.Sprintf("nothing to do: this %s event opens no ticket and there is no open ticket it resolves", ev.Type)
+		e.Calls, e.DurationMS = int(calls.Load()), w.now().Sub(started).Milliseconds()
+		w.record(ctx, log, e)
+	}
 	if n := calls.Load(); n > 0 {
 		w.Metrics.Count(map[string]float64{metrics.ConnectWiseCalls: float64(n)}, map[string]string{"partnerId": m.PartnerID})
 	}
@@ -212,6 +218,13 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 		}
 	}
 	return retry
+}
+
+func subject(r tickets.Result) string {
+	if r.Fault.AccountID == "*" {
+		return string(r.Fault.Kind)
+	}
+	return string(r.Fault.Kind) + "/" + r.Fault.AccountID
 }
 
 func describe(r tickets.Result) string {
