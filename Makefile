@@ -35,10 +35,13 @@ FUZZ_TARGETS ?= \
 BENCH     ?= .
 BENCHTIME ?= 1s
 
-# Pinned developer tools that `make tools` installs into ./.bin (which the
-# recipes below find first on PATH): module/path/cmd/tool@vX.Y.Z entries,
-# separated by spaces. None is pinned yet; add entries with exact versions.
-TOOLS     ?=
+# Pinned local servers that `make tools` installs into ./.bin from the Go
+# module proxy, as name=module@version: goaws (SQS) and the Lambda runtime
+# interface emulator (what `sam local invoke` runs). Tests install them on
+# demand the same way (internal/localaws), so `go test ./...` also works alone.
+TOOLS ?= \
+    goaws=github.com/Admiral-Piett/goaws/app/cmd@v0.5.4 \
+    aws-lambda-rie=github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 TOOLS_BIN := $(CURDIR)/.bin
 export PATH := $(TOOLS_BIN):$(PATH)
 
@@ -82,7 +85,7 @@ build-ResyncFunction: check-go check-artifacts-dir
 build-AdminFunction: check-go check-artifacts-dir
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/admin
 
-test: check-go vet fmt-check ## go vet, gofmt check, race-enabled tests, then short fuzz runs
+test: check-go tools vet fmt-check ## go vet, gofmt check, race-enabled tests (local servers included), then short fuzz runs
 	$(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz
 
@@ -114,16 +117,18 @@ fuzz: check-go ## Run each FUZZ_TARGETS entry for FUZZTIME (default 10s)
 bench: check-go ## Run benchmarks (BENCH=regexp, BENCHTIME=1s)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./...
 
-run: check-go ## Run the whole stack locally (go run ./infra/localstack)
-	@test -d infra/localstack || { echo "error: infra/localstack does not exist yet" >&2; exit 1; }
+run: check-go tools ## Run the whole service locally on its embedded defaults (RUN_ARGS=-h for flags)
 	$(GO) run ./infra/localstack $(RUN_ARGS)
 
-tools: check-go ## Install the pinned TOOLS into ./.bin
-	@if [ -z "$(strip $(TOOLS))" ]; then echo "tools: TOOLS is empty, nothing to install"; exit 0; fi; \
-	mkdir -p "$(TOOLS_BIN)"; \
+tools: check-go ## Install the pinned TOOLS into ./.bin (skips those present)
+	@mkdir -p "$(TOOLS_BIN)"; \
 	for t in $(TOOLS); do \
-		echo "go install $$t -> .bin/"; \
-		GOBIN="$(TOOLS_BIN)" $(GO) install "$$t" || exit 1; \
+		name=$${t%%=*}; mod=$${t#*=}; \
+		if [ -x "$(TOOLS_BIN)/$$name" ]; then echo "tools: $$name present"; continue; fi; \
+		tmp=$$(mktemp -d "$(TOOLS_BIN)/install.XXXXXX"); \
+		echo "go install $$mod -> .bin/$$name"; \
+		GOBIN="$$tmp" $(GO) install "$$mod" || { rm -rf "$$tmp"; exit 1; }; \
+		mv "$$tmp"/* "$(TOOLS_BIN)/$$name" && rm -rf "$$tmp" || exit 1; \
 	done
 
 clean: ## Remove build output (bin/, .aws-sam/)

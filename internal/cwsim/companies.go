@@ -9,18 +9,18 @@ import (
 // Management tab) and the management IT solutions.
 
 func init() {
-	handle("GET /company/companies", (*Sim).listCompanies)
-	handle("GET /company/companies/count", (*Sim).countCompanies)
-	handle("GET /company/companies/{id}", (*Sim).getCompany)
-	handle("GET /company/companies/{id}/managementSummaryReports", (*Sim).listSummaries)
-	handle("POST /company/companies/{id}/managementSummaryReports", (*Sim).postSummary)
-	handle("GET /company/companies/{id}/managementSummaryReports/{reportId}", (*Sim).getSummary)
-	handle("PUT /company/companies/{id}/managementSummaryReports/{reportId}", (*Sim).putSummary)
-	handle("PATCH /company/companies/{id}/managementSummaryReports/{reportId}", (*Sim).patchSummary)
-	handle("DELETE /company/companies/{id}/managementSummaryReports/{reportId}", (*Sim).deleteSummary)
-	handle("GET /company/managementItSolutions", (*Sim).listSolutions)
-	handle("POST /company/managementItSolutions", (*Sim).postSolution)
-	handle("GET /company/managementItSolutions/{id}", (*Sim).getSolution)
+	register("GET /company/companies", (*Sim).listCompanies)
+	register("GET /company/companies/count", (*Sim).countCompanies)
+	register("GET /company/companies/{id}", (*Sim).getCompany)
+	register("GET /company/companies/{id}/managementSummaryReports", (*Sim).listSummaries)
+	register("POST /company/companies/{id}/managementSummaryReports", (*Sim).postSummary)
+	register("GET /company/companies/{id}/managementSummaryReports/{reportId}", (*Sim).getSummary)
+	register("PUT /company/companies/{id}/managementSummaryReports/{reportId}", (*Sim).putSummary)
+	register("PATCH /company/companies/{id}/managementSummaryReports/{reportId}", (*Sim).patchSummary)
+	register("DELETE /company/companies/{id}/managementSummaryReports/{reportId}", (*Sim).deleteSummary)
+	register("GET /company/managementItSolutions", (*Sim).listSolutions)
+	register("POST /company/managementItSolutions", (*Sim).postSolution)
+	register("GET /company/managementItSolutions/{id}", (*Sim).getSolution)
 }
 
 // Field limits of companies.
@@ -323,8 +323,8 @@ func (s *Sim) ManagementSummaries(companyID int) []ManagementSummary {
 
 // --- management IT solutions ---
 
-// ManagementITSolutionTypes are the accepted managementItSolutionType values.
-var ManagementITSolutionTypes = []string{"Custom", "LabTech", "Kaseya", "NAble", "Continuum", "LevelPlatforms", "ConnectWiseRMM"}
+// solutionTypes are the accepted managementItSolutionType values.
+var solutionTypes = []string{"Custom", "LabTech", "Kaseya", "NAble", "Continuum", "LevelPlatforms", "ConnectWiseRMM"}
 
 const maxSolutionName = 50
 
@@ -332,7 +332,7 @@ var solutionFields = &fieldTable[ManagementITSolution]{
 	resource: "managementItSolution",
 	fields: map[string]setter[ManagementITSolution]{
 		"name":                     strField(func(m *ManagementITSolution) *string { return &m.Name }),
-		"managementItSolutionType": enumField(func(m *ManagementITSolution) *string { return &m.ManagementITSolutionType }, ManagementITSolutionTypes...),
+		"managementItSolutionType": enumField(func(m *ManagementITSolution) *string { return &m.ManagementITSolutionType }, solutionTypes...),
 		"managementSolutionName":   strField(func(m *ManagementITSolution) *string { return &m.ManagementSolutionName }),
 	},
 	readOnly: []string{"id", "_info"},

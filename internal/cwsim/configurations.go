@@ -8,14 +8,14 @@ import (
 // Company configurations (per-device backup figures) and configuration types.
 
 func init() {
-	handle("GET /company/configurations", (*Sim).listConfigurations)
-	handle("POST /company/configurations", (*Sim).postConfiguration)
-	handle("GET /company/configurations/count", (*Sim).countConfigurations)
-	handle("GET /company/configurations/types", (*Sim).listConfigTypes)
-	handle("GET /company/configurations/types/{id}", (*Sim).getConfigType)
-	handle("GET /company/configurations/{id}", (*Sim).getConfiguration)
-	handle("PUT /company/configurations/{id}", (*Sim).putConfiguration)
-	handle("PATCH /company/configurations/{id}", (*Sim).patchConfiguration)
+	register("GET /company/configurations", (*Sim).listConfigurations)
+	register("POST /company/configurations", (*Sim).postConfiguration)
+	register("GET /company/configurations/count", (*Sim).countConfigurations)
+	register("GET /company/configurations/types", (*Sim).listConfigTypes)
+	register("GET /company/configurations/types/{id}", (*Sim).getConfigType)
+	register("GET /company/configurations/{id}", (*Sim).getConfiguration)
+	register("PUT /company/configurations/{id}", (*Sim).putConfiguration)
+	register("PATCH /company/configurations/{id}", (*Sim).patchConfiguration)
 }
 
 // Field limits of configurations.

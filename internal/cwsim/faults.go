@@ -227,7 +227,8 @@ func (s *Sim) record(c Call) {
 	s.calls = append(s.calls, c)
 }
 
-// Calls returns a copy of the call log, oldest first.
+// Calls returns a copy of the call log in the order the simulator finished
+// the calls (a call is logged once answered, or dropped for LoseResponse).
 func (s *Sim) Calls() []Call {
 	s.callMu.Lock()
 	defer s.callMu.Unlock()

@@ -10,15 +10,15 @@ import (
 // additions (read and written through the API).
 
 func init() {
-	handle("GET /finance/agreements", (*Sim).listAgreements)
-	handle("GET /finance/agreements/count", (*Sim).countAgreements)
-	handle("GET /finance/agreements/{id}", (*Sim).getAgreement)
-	handle("GET /finance/agreements/{id}/additions", (*Sim).listAdditions)
-	handle("POST /finance/agreements/{id}/additions", (*Sim).postAddition)
-	handle("GET /finance/agreements/{id}/additions/{additionId}", (*Sim).getAddition)
-	handle("PUT /finance/agreements/{id}/additions/{additionId}", (*Sim).putAddition)
-	handle("PATCH /finance/agreements/{id}/additions/{additionId}", (*Sim).patchAddition)
-	handle("DELETE /finance/agreements/{id}/additions/{additionId}", (*Sim).deleteAddition)
+	register("GET /finance/agreements", (*Sim).listAgreements)
+	register("GET /finance/agreements/count", (*Sim).countAgreements)
+	register("GET /finance/agreements/{id}", (*Sim).getAgreement)
+	register("GET /finance/agreements/{id}/additions", (*Sim).listAdditions)
+	register("POST /finance/agreements/{id}/additions", (*Sim).postAddition)
+	register("GET /finance/agreements/{id}/additions/{additionId}", (*Sim).getAddition)
+	register("PUT /finance/agreements/{id}/additions/{additionId}", (*Sim).putAddition)
+	register("PATCH /finance/agreements/{id}/additions/{additionId}", (*Sim).patchAddition)
+	register("DELETE /finance/agreements/{id}/additions/{additionId}", (*Sim).deleteAddition)
 }
 
 var agreementConds = newCondSpec(

@@ -5,9 +5,9 @@ import "slices"
 // The product catalog, read through the API and set up by a person.
 
 func init() {
-	handle("GET /procurement/catalog", (*Sim).listCatalog)
-	handle("GET /procurement/catalog/count", (*Sim).countCatalog)
-	handle("GET /procurement/catalog/{id}", (*Sim).getCatalogItem)
+	register("GET /procurement/catalog", (*Sim).listCatalog)
+	register("GET /procurement/catalog/count", (*Sim).countCatalog)
+	register("GET /procurement/catalog/{id}", (*Sim).getCatalogItem)
 }
 
 // maxProductIdentifier is the longest catalog identifier.

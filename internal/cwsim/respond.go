@@ -118,18 +118,15 @@ type route struct {
 
 var routes []route
 
-// handle registers a route such as "GET /service/tickets/{id}"; every
-// {name} segment must be a positive integer.
-func handle(pattern string, h func(*Sim, *request) response) {
+// register adds a route such as "GET /service/tickets/{id}"; every {name}
+// segment must be a positive integer.
+func register(pattern string, h func(*Sim, *request) response) {
 	method, path, _ := strings.Cut(pattern, " ")
 	routes = append(routes, route{method: method, segs: strings.Split(strings.Trim(path, "/"), "/"), h: h})
 }
 
 func (s *Sim) route(q *request) response {
 	path := strings.Trim(q.rel, "/")
-	if strings.HasSuffix(q.rel, "//") {
-		return notFound("The requested resource " + q.rel + " was not found.")
-	}
 	segs := strings.Split(path, "/")
 	var allowed []string
 	for _, rt := range routes {

@@ -8,14 +8,14 @@ import (
 // by a person (AddBoard, AddPriority, ...) and only read through the API.
 
 func init() {
-	handle("GET /service/boards", (*Sim).listBoards)
-	handle("GET /service/boards/{id}", (*Sim).getBoard)
-	handle("GET /service/boards/{id}/statuses", (*Sim).listStatuses)
-	handle("GET /service/boards/{id}/statuses/{statusId}", (*Sim).getStatus)
-	handle("GET /service/boards/{id}/types", (*Sim).listBoardTypes)
-	handle("GET /service/boards/{id}/types/{typeId}", (*Sim).getBoardType)
-	handle("GET /service/priorities", (*Sim).listPriorities)
-	handle("GET /service/priorities/{id}", (*Sim).getPriority)
+	register("GET /service/boards", (*Sim).listBoards)
+	register("GET /service/boards/{id}", (*Sim).getBoard)
+	register("GET /service/boards/{id}/statuses", (*Sim).listStatuses)
+	register("GET /service/boards/{id}/statuses/{statusId}", (*Sim).getStatus)
+	register("GET /service/boards/{id}/types", (*Sim).listBoardTypes)
+	register("GET /service/boards/{id}/types/{typeId}", (*Sim).getBoardType)
+	register("GET /service/priorities", (*Sim).listPriorities)
+	register("GET /service/priorities/{id}", (*Sim).getPriority)
 }
 
 var (

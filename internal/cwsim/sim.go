@@ -6,18 +6,31 @@
 // Patch the way ConnectWise does, and lets a test inject faults (429, 5xx,
 // HTML bodies, delays, lost responses) and inspect the calls and the state.
 //
+// Paths are those of ConnectWise under the base /{codebase}apis/3.0 (see
+// Options.Codebase); GET /login/companyinfo/{companyId} answers without
+// auth. Every other call needs Basic companyId+publicKey:privateKey of a
+// member (AddMember) and a clientId header shaped like a GUID; a missing or
+// malformed clientId answers 401 code Unauthorized, like bad credentials.
+//
 // The simulator is deliberately stricter than ConnectWise where leniency
-// would hide a client bug; each such choice is documented where it is made:
+// would hide a client bug:
 //
 //   - unknown query parameters (a misspelt `condition=`) answer 400;
-//   - unknown fields in a POST/PUT body answer 400 (ConnectWise ignores them),
-//     except the ConnectWise fields the simulator accepts and ignores;
+//   - unknown fields in a POST/PUT body answer 400 (ConnectWise ignores
+//     them), except the ConnectWise fields it accepts and ignores;
 //   - a conditions value must have the field's type (`closedFlag="false"`
-//     and `company/id="42"` answer 400);
-//   - a request with a body must say Content-Type: application/json (415).
+//     and `company/id="42"` answer 400), and field names are case sensitive;
+//   - a request with a body must say Content-Type: application/json (415);
+//   - POST /service/tickets requires a board (ConnectWise would default one);
+//   - each kind of record numbers its ids from its own base (companies from
+//     250, boards from 10, statuses from 100, tickets from 10001, ...), so a
+//     company id sent as a board id is refused rather than matched by luck.
 //
-// Paths are those of ConnectWise under the base /{codebase}apis/3.0 (see
-// Options.Codebase); GET /login/companyinfo/{companyId} answers without auth.
+// Like ConnectWise it compares strings in conditions ignoring case, treats a
+// null field as matching nothing but `= null` (SQL), turns a ticket's
+// initialDescription into its first note (detailDescriptionFlag) without ever
+// returning the field, answers 200 and changes nothing for a PATCH of a
+// reference sub-path such as status/id, and 404 for a deleted ticket.
 package cwsim
 
 import (
@@ -290,7 +303,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(body) > maxBody:
 		resp = errorResp(http.StatusRequestEntityTooLarge, codeInvalidObject, "The request body is too large.")
 	default:
-		resp = s.handle(r, rel, body)
+		resp = s.serve(r, rel, body)
 	}
 	call.Status = resp.status
 
@@ -352,7 +365,8 @@ func (s *Sim) relPath(p string) string {
 	return p
 }
 
-func (s *Sim) handle(r *http.Request, rel string, body []byte) response {
+// serve answers a request that no fault answered.
+func (s *Sim) serve(r *http.Request, rel string, body []byte) response {
 	p := r.URL.Path
 	if id, ok := strings.CutPrefix(p, "/login/companyinfo/"); ok && id != "" && !strings.Contains(id, "/") {
 		if r.Method != http.MethodGet {

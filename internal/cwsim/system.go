@@ -1,7 +1,7 @@
 package cwsim
 
 func init() {
-	handle("GET /system/info", (*Sim).systemInfo)
+	register("GET /system/info", (*Sim).systemInfo)
 }
 
 // systemInfo answers GET /system/info, which clients call to test a

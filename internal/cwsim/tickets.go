@@ -10,16 +10,16 @@ import (
 // Service tickets and their notes.
 
 func init() {
-	handle("GET /service/tickets", (*Sim).listTickets)
-	handle("POST /service/tickets", (*Sim).postTicket)
-	handle("GET /service/tickets/count", (*Sim).countTickets)
-	handle("POST /service/tickets/search", (*Sim).searchTickets)
-	handle("GET /service/tickets/{id}", (*Sim).getTicket)
-	handle("PATCH /service/tickets/{id}", (*Sim).patchTicket)
-	handle("DELETE /service/tickets/{id}", (*Sim).deleteTicket)
-	handle("GET /service/tickets/{id}/notes", (*Sim).listNotes)
-	handle("POST /service/tickets/{id}/notes", (*Sim).postNote)
-	handle("GET /service/tickets/{id}/notes/{noteId}", (*Sim).getNote)
+	register("GET /service/tickets", (*Sim).listTickets)
+	register("POST /service/tickets", (*Sim).postTicket)
+	register("GET /service/tickets/count", (*Sim).countTickets)
+	register("POST /service/tickets/search", (*Sim).searchTickets)
+	register("GET /service/tickets/{id}", (*Sim).getTicket)
+	register("PATCH /service/tickets/{id}", (*Sim).patchTicket)
+	register("DELETE /service/tickets/{id}", (*Sim).deleteTicket)
+	register("GET /service/tickets/{id}/notes", (*Sim).listNotes)
+	register("POST /service/tickets/{id}/notes", (*Sim).postNote)
+	register("GET /service/tickets/{id}/notes/{noteId}", (*Sim).getNote)
 }
 
 // Field limits of tickets.
