@@ -30,6 +30,7 @@ const (
 	WhatBilling     What = "billing"
 	WhatDescription What = "description"
 	WhatEvent       What = "event" // the event as a whole (rules matched nothing, invalid, …)
+	WhatSync        What = "sync"  // the data sync as a whole (throttled, nothing to change, failed)
 )
 
 // Outcome of a push attempt.
@@ -265,10 +266,12 @@ func (l *Log) Resolve(ctx context.Context, partnerID, eventID string, at time.Ti
 		}
 		sk := sortKey(&e)
 		_, err := l.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 aws.String(l.Table),
-			Key:                       table.Key("LOG#"+partnerID, sk),
-			UpdateExpression:          aws.String("REMOVE gsi2pk, gsi2sk SET resolvedAt = :at"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":at": table.S(at.UTC().Format(time.RFC3339))},
+			TableName: aws.String(l.Table),
+			Key:       table.Key("LOG#"+partnerID, sk),
+			// Move it out of the failed list's partition (not REMOVE: the
+			// in-process emulator ignores REMOVE).
+			UpdateExpression:          aws.String("SET gsi2pk = :resolved, resolvedAt = :at"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":at": table.S(at.UTC().Format(time.RFC3339)), ":resolved": table.S("RESOLVED#" + partnerID)},
 		})
 		if err != nil {
 			return fmt.Errorf("resolve event log entry %s: %w", sk, err)

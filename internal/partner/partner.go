@@ -38,6 +38,12 @@ type Partner struct {
 	ReopenWithinHours int    `json:"reopenWithinHours,omitempty"`
 
 	Integration Integration `json:"integration"`
+	// GBRounding is how billed GB totals are rounded: "up" to the next whole
+	// GB (default), "nearest" or "down". Counts are exact.
+	GBRounding string `json:"gbRounding,omitempty"`
+	// SyncWindowHours is the least time between two data syncs of a customer
+	// (default 12, the guide's rule).
+	SyncWindowHours int `json:"syncWindowHours,omitempty"`
 	// Products maps each billed service of the guide's Figure 8 to the
 	// identifier of a ConnectWise catalog product.
 	Products map[BillingService]string `json:"products,omitempty"`

@@ -58,6 +58,14 @@ func (p *Partner) Validate() error {
 	if p.Codebase != "" && !strings.HasSuffix(p.Codebase, "/") {
 		p.Codebase += "/"
 	}
+	switch p.GBRounding {
+	case "", "up", "nearest", "down":
+	default:
+		return invalid("gbRounding", "must be up, nearest or down")
+	}
+	if p.SyncWindowHours < 0 {
+		return invalid("syncWindowHours", "must be 0 (default 12) or more")
+	}
 	if p.Rules == nil {
 		p.Rules = DefaultRules()
 	}

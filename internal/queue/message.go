@@ -21,6 +21,9 @@ const (
 	// JobReprocess processes a stored event again on an operator's or the
 	// resync's request (after a mapping was fixed, for example).
 	JobReprocess Job = "reprocess"
+	// JobSync syncs one customer's data to ConnectWise (the resync's daily
+	// sync, or an operator's "sync now" with Force).
+	JobSync Job = "sync"
 )
 
 // Message is the body of one SQS message on the events queue.
@@ -33,14 +36,21 @@ type Message struct {
 	// reprocessing however often it is delivered); empty for JobEvent.
 	RequestID  string          `json:"requestId,omitempty"`
 	ReceivedAt time.Time       `json:"receivedAt"`
-	Event      json.RawMessage `json:"event"`
+	Event      json.RawMessage `json:"event,omitempty"`
+	// CustomerID names the customer of a JobSync.
+	CustomerID string `json:"customerId,omitempty"`
+	// Force: sync even inside the 12-hour window (an operator's request).
+	Force bool `json:"force,omitempty"`
 }
 
 // ClaimKey is the idempotency key of the work the message asks for: the same
 // event delivered twice is one piece of work; each reprocess request is its own.
 func (m *Message) ClaimKey() string {
-	if m.Job == JobReprocess {
+	switch m.Job {
+	case JobReprocess:
 		return "reprocess#" + m.PartnerID + "#" + m.EventID + "#" + m.RequestID
+	case JobSync:
+		return "sync#" + m.PartnerID + "#" + m.CustomerID + "#" + m.RequestID
 	}
 	return "event#" + m.PartnerID + "#" + m.EventID
 }

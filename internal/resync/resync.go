@@ -9,8 +9,10 @@
 // Each day's resync of an event is one reprocess request (the request id is
 // the date), so a schedule that fires twice does not push twice.
 //
-// Not yet here: the data sync of statistics and billing (issue 4) will add
-// "sync customer" jobs to the same walk.
+// It also runs the daily data sync: every customer of every partner whose
+// 12-hour window is open gets a sync job (pending customers first — those
+// whose change was throttled); a customer whose window is still closed is
+// skipped and counted.
 package resync
 
 import (
@@ -24,7 +26,13 @@ import (
 	"github.com/efs-cw/backupbridge/internal/outcome"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
+	"github.com/efs-cw/backupbridge/internal/syncslot"
 )
+
+// Customers lists a partner's customers with their sync slots.
+type Customers interface {
+	Customers(ctx context.Context, partnerID string) iter.Seq2[syncslot.Listed, error]
+}
 
 // Partners lists partners.
 type Partners interface {
@@ -55,8 +63,10 @@ type Resync struct {
 	Partners Partners
 	Log      *eventlog.Log
 	Queue    Sender
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Customers, when set, adds the daily data sync.
+	Customers Customers
+	Now       func() time.Time
+	Logger    *slog.Logger
 	// MaxAge bounds how old a failure may be to be retried (default 14 days).
 	MaxAge time.Duration
 }
@@ -64,8 +74,12 @@ type Resync struct {
 // Report says what a run did.
 type Report struct {
 	Partners   int `json:"partners"`
-	Enqueued   int `json:"enqueued"`
-	Skipped    int `json:"skipped"` // failures not worth retrying, or too old
+	Enqueued   int `json:"enqueued"` // messages sent: reprocess and sync jobs
+	Skipped    int `json:"skipped"`  // failures not worth retrying, or too old
+	Customers  int `json:"customers"`
+	Syncs      int `json:"syncs"`        // sync jobs enqueued
+	Pending    int `json:"pending"`      // of which were pending
+	Closed     int `json:"windowClosed"` // customers skipped: window still closed
 	DurationMS int `json:"durationMs"`
 }
 
@@ -91,11 +105,42 @@ func (r *Resync) Run(ctx context.Context) (Report, error) {
 		batch = batch[:0]
 		return err
 	}
+	enqueue := func(m queue.Message) error {
+		batch = append(batch, m)
+		if len(batch) == cap(batch) {
+			return flush()
+		}
+		return nil
+	}
 	for p, err := range r.Partners.All(ctx) {
 		if err != nil {
 			return rep, fmt.Errorf("resync: %w", err)
 		}
 		rep.Partners++
+		if r.Customers != nil {
+			window := syncslot.DefaultWindow
+			if p.SyncWindowHours > 0 {
+				window = time.Duration(p.SyncWindowHours) * time.Hour
+			}
+			for c, err := range r.Customers.Customers(ctx, p.ID) {
+				if err != nil {
+					return rep, fmt.Errorf("resync partner %s: %w", p.ID, err)
+				}
+				rep.Customers++
+				if !c.State.IsOpen(now, window) {
+					rep.Closed++
+					continue
+				}
+				if c.State.Pending {
+					rep.Pending++
+				}
+				rep.Syncs++
+				if err := enqueue(queue.Message{Version: queue.MessageVersion, Job: queue.JobSync, PartnerID: p.ID,
+					EventID: "sync:" + requestID, RequestID: requestID, CustomerID: c.CustomerID, ReceivedAt: now}); err != nil {
+					return rep, err
+				}
+			}
+		}
 		seen := map[string]bool{}
 		for e, err := range r.Log.Outstanding(ctx, p.ID) {
 			if err != nil {
@@ -109,14 +154,11 @@ func (r *Resync) Run(ctx context.Context) (Report, error) {
 				rep.Skipped++
 				continue
 			}
-			batch = append(batch, queue.Message{
+			if err := enqueue(queue.Message{
 				Version: queue.MessageVersion, Job: queue.JobReprocess, PartnerID: p.ID,
 				EventID: e.EventID, RequestID: requestID, ReceivedAt: now, Event: e.Event,
-			})
-			if len(batch) == cap(batch) {
-				if err := flush(); err != nil {
-					return rep, err
-				}
+			}); err != nil {
+				return rep, err
 			}
 		}
 	}
@@ -125,7 +167,8 @@ func (r *Resync) Run(ctx context.Context) (Report, error) {
 	}
 	rep.DurationMS = int(time.Since(now).Milliseconds())
 	if r.Logger != nil {
-		r.Logger.Info("resync done", "partners", rep.Partners, "enqueued", rep.Enqueued, "skipped", rep.Skipped)
+		r.Logger.Info("resync done", "partners", rep.Partners, "reprocess", rep.Enqueued-rep.Syncs, "skipped", rep.Skipped,
+			"customers", rep.Customers, "syncs", rep.Syncs, "pending", rep.Pending, "windowClosed", rep.Closed)
 	}
 	return rep, nil
 }

@@ -1,0 +1,102 @@
+package claim_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/efs-cw/backupbridge/internal/claim"
+	"github.com/efs-cw/backupbridge/internal/localaws"
+	"github.com/efs-cw/backupbridge/internal/localaws/localtest"
+	"github.com/efs-cw/backupbridge/internal/stackdef"
+)
+
+func store(t *testing.T) *claim.Store {
+	t.Helper()
+	ctx := context.Background()
+	srv := localtest.DynamoDB(t)
+	cfg, err := localaws.AWSConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := localaws.DynamoClient(cfg, srv.Endpoint())
+	def, err := stackdef.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := localaws.DefaultNames(def, "claims-test")
+	if err := localaws.CreateTables(ctx, db, def, names); err != nil {
+		t.Fatal(err)
+	}
+	return &claim.Store{DB: db, Table: names["Table"], Prefix: "TEST#", Retention: time.Hour}
+}
+
+// Of many concurrent claimants exactly one gets the claim.
+func TestOneWinnerAmongConcurrentClaims(t *testing.T) {
+	s := store(t)
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	got := map[claim.State]int{}
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, _, err := s.Begin(context.Background(), "k", now, time.Minute)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			got[st]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if got[claim.New] != 1 || got[claim.InFlight] != 15 {
+		t.Fatalf("states = %v", got)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	ctx := context.Background()
+	s := store(t)
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+	st, c, err := s.Begin(ctx, "a", t0, time.Minute)
+	if err != nil || st != claim.New {
+		t.Fatalf("begin: %v %v", st, err)
+	}
+	// The holder crashed: after its in-progress expiry another takes over,
+	// and the old holder can no longer complete.
+	st, c2, err := s.Begin(ctx, "a", t0.Add(2*time.Minute), time.Minute)
+	if err != nil || st != claim.New {
+		t.Fatalf("takeover after expiry: %v %v", st, err)
+	}
+	if err := s.Complete(ctx, c, t0.Add(2*time.Minute)); err == nil {
+		t.Fatal("a stale holder completed a claim it lost")
+	}
+	if err := s.Complete(ctx, c2, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ := s.Begin(ctx, "a", t0.Add(3*time.Minute), time.Minute); st != claim.Done {
+		t.Fatalf("after complete: %v, want done", st)
+	}
+	// Past the retention the key is new again (compared in the condition,
+	// not left to TTL).
+	if st, _, _ := s.Begin(ctx, "a", t0.Add(2*time.Hour+3*time.Minute), time.Minute); st != claim.New {
+		t.Fatalf("after retention: %v, want new", st)
+	}
+	// Abandon lets a retry take the claim at once.
+	st, c3, _ := s.Begin(ctx, "b", t0, time.Hour)
+	if st != claim.New {
+		t.Fatal(st)
+	}
+	if err := s.Abandon(ctx, c3); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ := s.Begin(ctx, "b", t0, time.Hour); st != claim.New {
+		t.Fatalf("after abandon: %v, want new", st)
+	}
+}

@@ -1,0 +1,49 @@
+// Package usage keeps the measured state of every backup account and
+// customer, from which the data sync (statistics, billing quantities, invoice
+// descriptions) is computed. Each backup.completed, service.status and
+// usage.snapshot event updates the state of its account or customer; an
+// event older than what is stored never overwrites it (out-of-order delivery).
+package usage
+
+import (
+	"time"
+
+	"github.com/efs-cw/backupbridge/internal/contract"
+)
+
+// Account is the stored state of one backup account of a customer.
+type Account struct {
+	PartnerID  string               `json:"partnerId"`
+	CustomerID string               `json:"customerId"`
+	AccountID  string               `json:"accountId"`
+	Name       string               `json:"name,omitempty"`
+	Kind       contract.AccountKind `json:"kind,omitempty"`
+	Plan       contract.Plan        `json:"plan,omitempty"`
+	OnlineGB   float64              `json:"onlineGB"`
+	LocalGB    float64              `json:"localGB"`
+	// LastBackupAt / LastResult describe the newest backup seen.
+	LastBackupAt time.Time             `json:"lastBackupAt,omitzero"`
+	LastResult   contract.BackupResult `json:"lastResult,omitempty"`
+	// Period is the calendar month (UTC, "2006-01") the counts belong to;
+	// a backup in a new month starts the counts again.
+	Period    string `json:"period,omitempty"`
+	Successes int    `json:"successes"`
+	Failures  int    `json:"failures"`
+	// Health is the last service status reported for the account, if any.
+	Health contract.Health `json:"health,omitempty"`
+	// AsOf is the occurrence time of the newest event applied.
+	AsOf time.Time `json:"asOf"`
+}
+
+// Customer is the stored customer-wide state: countable usage from
+// usage.snapshot events (nil = never reported), each with its own time.
+type Customer struct {
+	PartnerID             string    `json:"partnerId"`
+	CustomerID            string    `json:"customerId"`
+	Name                  string    `json:"name,omitempty"`
+	ArchivingMailboxes    *int      `json:"archivingMailboxes,omitempty"`
+	FilteringMailboxes    *int      `json:"filteringMailboxes,omitempty"`
+	ShadowProtectServers  *int      `json:"shadowProtectServers,omitempty"`
+	ShadowProtectDesktops *int      `json:"shadowProtectDesktops,omitempty"`
+	UsageAsOf             time.Time `json:"usageAsOf,omitzero"`
+}
