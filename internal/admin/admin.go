@@ -5,9 +5,12 @@
 //	POST /v1/admin/partners                       create {partner, secrets}
 //	GET  /v1/admin/partners/{id}                  read (secrets redacted)
 //	PUT  /v1/admin/partners/{id}                  update {partner, secrets?}; partner.version must be the stored one
-//	POST /v1/admin/partners/{id}/validate         check the settings against ConnectWise
+//	POST /v1/admin/partners/{id}/validate         check the settings against ConnectWise (the "doctor")
+//	GET  /v1/admin/partners/{id}/doctor           the same, as a GET
 //	GET  /v1/admin/partners/{id}/events           the event log, newest first (?customer=&failed=true&event=&limit=&cursor=)
-//	POST /v1/admin/partners/{id}/reprocess        {"eventId": "..."}: process a failed event again now
+//	POST /v1/admin/partners/{id}/reprocess        {"eventId": "..."} or {"since": "<RFC 3339>"}: process failed events again now
+//	POST /v1/admin/partners/{id}/customers/{cid}/sync     sync the customer now, bypassing the 12-hour window
+//	GET  /v1/admin/partners/{id}/customers/{cid}/preview  the changes a sync would make (dry run)
 //
 // Answers are JSON; errors are {"error": "...", "field": "..."}.
 package admin
@@ -28,11 +31,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
-	"github.com/efs-cw/backupbridge/internal/tickets"
+	"github.com/efs-cw/backupbridge/internal/resync"
+	"github.com/efs-cw/backupbridge/internal/usage"
 )
 
 // Partners is the partner store.
@@ -54,6 +57,8 @@ type API struct {
 	Secrets    partner.SecretStore
 	Log        *eventlog.Log
 	Queue      Enqueuer
+	Usage      *usage.Store
+	Customers  resync.Customers
 	HTTPClient *http.Client // for validate's ConnectWise calls
 	Now        func() time.Time
 	Logger     *slog.Logger
@@ -93,8 +98,12 @@ func (a *API) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (e
 		return a.get(ctx, parts[1])
 	case len(parts) == 2 && method == http.MethodPut:
 		return a.update(ctx, parts[1], req)
-	case len(parts) == 3 && parts[2] == "validate" && method == http.MethodPost:
+	case len(parts) == 3 && (parts[2] == "validate" && method == http.MethodPost || parts[2] == "doctor" && method == http.MethodGet):
 		return a.validate(ctx, parts[1])
+	case len(parts) == 5 && parts[2] == "customers" && parts[4] == "sync" && method == http.MethodPost:
+		return a.syncNow(ctx, parts[1], parts[3], req)
+	case len(parts) == 5 && parts[2] == "customers" && parts[4] == "preview" && method == http.MethodGet:
+		return a.preview(ctx, parts[1], parts[3])
 	case len(parts) == 3 && parts[2] == "events" && method == http.MethodGet:
 		return a.events(ctx, parts[1], req.QueryStringParameters)
 	case len(parts) == 3 && parts[2] == "reprocess" && method == http.MethodPost:
@@ -237,26 +246,12 @@ func (a *API) validate(ctx context.Context, id string) (events.APIGatewayV2HTTPR
 	if err != nil {
 		return a.internal(err)
 	}
-	var problems []Problem
-	s, err := a.Secrets.GetSecrets(ctx, id)
+	problems, err := a.doctor(ctx, p)
 	if err != nil {
-		problems = append(problems, Problem{"secrets", "no ConnectWise keys stored for this partner: PUT them with the partner"})
-		return reply(http.StatusOK, map[string]any{"ok": false, "problems": problems})
+		return a.internal(err)
 	}
-	cw, err := connectwise.NewClient(ctx, connectwise.Options{
-		SiteURL: p.SiteURL, Codebase: p.Codebase, HTTPClient: a.HTTPClient,
-		Credentials: connectwise.Credentials{CompanyID: p.CompanyID, PublicKey: s.PublicKey, PrivateKey: s.PrivateKey, ClientID: s.ClientID},
-	})
-	if err != nil {
-		problems = append(problems, Problem{"siteUrl", err.Error()})
-		return reply(http.StatusOK, map[string]any{"ok": false, "problems": problems})
-	}
-	if _, err := (&tickets.Boards{}).Configured(ctx, cw, p); err != nil {
-		setting := "board"
-		if errors.Is(err, connectwise.ErrUnauthorized) {
-			setting = "secrets"
-		}
-		problems = append(problems, Problem{setting, err.Error()})
+	if problems == nil {
+		problems = []Problem{}
 	}
 	return reply(http.StatusOK, map[string]any{"ok": len(problems) == 0, "problems": problems})
 }
@@ -281,10 +276,14 @@ func (a *API) events(ctx context.Context, id string, q map[string]string) (event
 
 func (a *API) reprocess(ctx context.Context, id string, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	var b struct {
-		EventID string `json:"eventId"`
+		EventID string    `json:"eventId"`
+		Since   time.Time `json:"since"`
 	}
-	if err := decode(req, &b); err != nil || b.EventID == "" {
-		return reply(http.StatusBadRequest, errBody("body must be {\"eventId\": \"...\"}", "eventId"))
+	if err := decode(req, &b); err != nil || (b.EventID == "") == b.Since.IsZero() {
+		return reply(http.StatusBadRequest, errBody("body must be {\"eventId\": \"...\"} or {\"since\": \"<RFC 3339 time>\"}", "eventId"))
+	}
+	if !b.Since.IsZero() {
+		return a.reprocessSince(ctx, id, b.Since)
 	}
 	// The newest log entry of the event that kept the event body.
 	var found *eventlog.Entry

@@ -20,8 +20,8 @@ type Demo struct {
 
 // DemoPartner is the demo partner's settings for a ConnectWise site at
 // siteURL: the simulator's demo company, board "eFolder Backup" with status
-// "New", every Figure 8 product cross-referenced and billed, both default
-// rules.
+// "New", every Figure 8 product cross-referenced, billing on for the services
+// the demo agreements have additions for (DemoBilled), both default rules.
 func DemoPartner(siteURL string) (*partner.Partner, partner.Secrets) {
 	p := &partner.Partner{
 		ID:        partner.DemoPartnerID,
@@ -40,8 +40,8 @@ func DemoPartner(siteURL string) (*partner.Partner, partner.Secrets) {
 	}
 	for svc, product := range DemoProducts {
 		p.Products[svc] = product
-		p.Integration.Billing = append(p.Integration.Billing, svc)
 	}
+	p.Integration.Billing = append(p.Integration.Billing, DemoBilled...)
 	s := partner.Secrets{
 		PublicKey:      cwsim.DemoPublicKey,
 		PrivateKey:     cwsim.DemoPrivateKey,
@@ -66,6 +66,11 @@ var DemoProducts = map[partner.BillingService]string{
 	partner.BillShadowProtectDesktops: "EFS-SP-DESKTOPS",
 	partner.BillArchivingMailboxes:    "EFS-ARCHIVE-MBX",
 	partner.BillFilteringMailboxes:    "EFS-FILTER-MBX",
+}
+
+// DemoBilled are the billing services the demo agreements have additions for.
+var DemoBilled = []partner.BillingService{
+	partner.BillOnlineSelectGB, partner.BillOnlineServers, partner.BillOnlineDesktops, partner.BillArchivingMailboxes,
 }
 
 // SeedDemo fills the simulator with the demo site and stores the demo

@@ -183,12 +183,21 @@ func TestManagementIDErrorThenReprocess(t *testing.T) {
 	if n := len(h.sim.Tickets()); n != 0 {
 		t.Fatalf("tickets = %d, want 0", n)
 	}
+	// The ticket failed (and so did the data sync, for the same reason).
 	failed := h.events(eventlog.Query{FailedOnly: true})
-	if len(failed) != 1 {
-		t.Fatalf("failed entries = %d, want 1: %+v", len(failed), h.events(eventlog.Query{}))
+	var ticketEntry *eventlog.Entry
+	for i, e := range failed {
+		if e.Code != outcome.CodeManagementID {
+			t.Errorf("failed entry with code %s, want only %s: %+v", e.Code, outcome.CodeManagementID, e)
+		}
+		if e.What == eventlog.WhatTicket {
+			ticketEntry = &failed[i]
+		}
 	}
-	e := failed[0]
-	if e.Code != outcome.CodeManagementID || !strings.Contains(e.Remedy, "EFS-1003") || !strings.Contains(e.Remedy, "1003") || !strings.Contains(e.Remedy, "Management") || len(e.Event) == 0 {
+	if ticketEntry == nil {
+		t.Fatalf("no failed ticket entry: %+v", failed)
+	}
+	if e := ticketEntry; !strings.Contains(e.Remedy, "EFS-1003") || !strings.Contains(e.Remedy, "1003") || !strings.Contains(e.Remedy, "Management") || len(e.Event) == 0 {
 		t.Fatalf("failed entry = %+v", e)
 	}
 	if h.queueDepth(h.st.DLQURL) != 0 {

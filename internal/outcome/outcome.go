@@ -56,6 +56,32 @@ const (
 	CodeCompanyNotLinked = CodeManagementID
 )
 
+// Error codes of the data sync (statistics, billing quantities, invoice
+// descriptions): each is a per-item problem a person fixes in ConnectWise
+// (or in the partner's settings); the rest of the sync goes ahead.
+const (
+	// CodeAdditionMissing: no active addition bills the service's product
+	// with the serial number EFS-<customer id>.
+	CodeAdditionMissing = "ADDITION_MISSING"
+	// CodeAdditionDuplicate: two or more active additions do.
+	CodeAdditionDuplicate = "ADDITION_DUPLICATE"
+	// CodeAdditionCancelled: only a cancelled addition does.
+	CodeAdditionCancelled = "ADDITION_CANCELLED"
+	// CodeProductNotFound: the cross-referenced product is not in the catalog.
+	CodeProductNotFound = "PRODUCT_NOT_FOUND"
+	// CodeProductNotMapped: a billed service has no cross-referenced product.
+	CodeProductNotMapped = "PRODUCT_NOT_MAPPED"
+	// CodeProductShared: one product is cross-referenced by two billed services.
+	CodeProductShared = "PRODUCT_SHARED"
+	// CodeConfigTypeNotFound: the "Backup Stats" configuration type is missing.
+	CodeConfigTypeNotFound = "CONFIGURATION_TYPE_NOT_FOUND"
+	// CodeConfigDuplicate: two configurations carry one account's serial number.
+	CodeConfigDuplicate = "CONFIGURATION_DUPLICATE"
+	// CodeManagementSolution: the BackupStats row cannot be created because
+	// no management row of the company names a management solution.
+	CodeManagementSolution = "MANAGEMENT_SOLUTION_MISSING"
+)
+
 // Error carries a classification.
 type Error struct {
 	Kind       Kind

@@ -31,7 +31,9 @@ import (
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
 	"github.com/efs-cw/backupbridge/internal/resync"
+	"github.com/efs-cw/backupbridge/internal/syncslot"
 	"github.com/efs-cw/backupbridge/internal/tickets"
+	"github.com/efs-cw/backupbridge/internal/usage"
 	"github.com/efs-cw/backupbridge/internal/webhook"
 	"github.com/efs-cw/backupbridge/internal/worker"
 )
@@ -114,6 +116,8 @@ type Service struct {
 	Log      *eventlog.Log
 	Faults   *tickets.FaultStore
 	Queue    *queue.SQS
+	Usage    *usage.Store
+	Slots    *syncslot.Slots
 
 	Webhook *webhook.Handler
 	Worker  *worker.Worker
@@ -141,6 +145,8 @@ func New(cfg Config, d Deps) *Service {
 	s.Log = &eventlog.Log{DB: d.DynamoDB, Table: cfg.TableName, Retention: cfg.EventLogRetention}
 	s.Faults = &tickets.FaultStore{DB: d.DynamoDB, Table: cfg.TableName}
 	s.Queue = &queue.SQS{Client: d.SQS, URL: cfg.QueueURL}
+	s.Usage = &usage.Store{DB: d.DynamoDB, Table: cfg.TableName}
+	s.Slots = &syncslot.Slots{DB: d.DynamoDB, Table: cfg.TableName}
 	secrets := s.Secrets.(*partner.CachedSecrets)
 
 	s.Webhook = &webhook.Handler{
@@ -151,19 +157,24 @@ func New(cfg Config, d Deps) *Service {
 		Log:        logger,
 	}
 	s.Worker = &worker.Worker{
-		Partners:   s.Partners,
-		Secrets:    s.Secrets,
-		Claims:     &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "EVENT#", Retention: 14 * 24 * time.Hour},
-		Log:        s.Log,
-		Tickets:    &tickets.Service{Faults: s.Faults, Boards: &tickets.Boards{Now: now}, Now: now, Log: logger},
+		Partners: s.Partners,
+		Secrets:  s.Secrets,
+		Claims:   &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "EVENT#", Retention: 14 * 24 * time.Hour},
+		Log:      s.Log,
+		Tickets:  &tickets.Service{Faults: s.Faults, Boards: &tickets.Boards{Now: now}, Now: now, Log: logger},
+		Sync: &worker.Sync{
+			Usage:    s.Usage,
+			Slots:    s.Slots,
+			Recorded: &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "USAGE#", Retention: 14 * 24 * time.Hour},
+		},
 		Metrics:    &metrics.EMF{Namespace: cfg.MetricsNamespace, W: d.MetricsOut, Now: now},
 		HTTPClient: hc,
 		Retry:      d.Retry,
 		Now:        now,
 		Logger:     logger,
 	}
-	s.Resync = &resync.Resync{Partners: s.Partners, Log: s.Log, Queue: s.Queue, Now: now, Logger: logger}
-	s.Admin = &admin.API{Partners: s.Partners, Secrets: s.Secrets, Log: s.Log, Queue: s.Queue, HTTPClient: hc, Now: now, Logger: logger}
+	s.Resync = &resync.Resync{Partners: s.Partners, Log: s.Log, Queue: s.Queue, Customers: s.Slots, Now: now, Logger: logger}
+	s.Admin = &admin.API{Partners: s.Partners, Secrets: s.Secrets, Log: s.Log, Queue: s.Queue, Usage: s.Usage, Customers: s.Slots, HTTPClient: hc, Now: now, Logger: logger}
 	return s
 }
 

@@ -51,7 +51,9 @@ type Worker struct {
 	Claims   *claim.Store
 	Log      *eventlog.Log
 	Tickets  *tickets.Service
-	Metrics  *metrics.EMF
+	// Sync is the data sync (nil: tickets only).
+	Sync    *Sync
+	Metrics *metrics.EMF
 	// HTTPClient talks to ConnectWise (nil: a default with a timeout).
 	HTTPClient *http.Client
 	// Retry is the ConnectWise client's retry policy.
@@ -159,6 +161,18 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 	ctx = withCallCounter(ctx, &calls)
 	base := eventlog.Entry{PartnerID: m.PartnerID, EventID: m.EventID, At: started}
 
+	if m.Job == queue.JobSync {
+		base.CustomerID = m.CustomerID
+		target, err := w.target(ctx, m.PartnerID, m.Force)
+		if err != nil {
+			return w.recordFailure(ctx, log, base, eventlog.WhatSync, nil, err, &calls, started)
+		}
+		if w.Sync == nil {
+			return false
+		}
+		return w.syncCustomer(ctx, log, target, contract.Customer{ID: m.CustomerID}, m.Force, base, &calls, started)
+	}
+
 	ev, err := contract.Parse(m.Event)
 	if err != nil {
 		e := base
@@ -172,6 +186,12 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 	target, err := w.target(ctx, m.PartnerID, m.Job == queue.JobReprocess)
 	if err != nil {
 		return w.recordFailure(ctx, log, base, eventlog.WhatEvent, m.Event, err, &calls, started)
+	}
+
+	if m.Job == queue.JobEvent {
+		if err := w.recordUsage(ctx, m, ev); err != nil {
+			return w.recordFailure(ctx, log, base, eventlog.WhatEvent, m.Event, err, &calls, started)
+		}
 	}
 
 	results := w.Tickets.Apply(ctx, target, ev)
@@ -199,6 +219,15 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 		}
 		e.Calls, e.DurationMS = int(calls.Load()), w.now().Sub(started).Milliseconds()
 		w.record(ctx, log, e)
+	}
+	base.Subject = ""
+	if w.Sync != nil && synchronizes(target.Partner, ev) {
+		recorded++
+		sb := base
+		sb.Event = m.Event
+		if w.syncCustomer(ctx, log, target, ev.Customer, m.Job == queue.JobReprocess, sb, &calls, started) {
+			retry = true
+		}
 	}
 	if recorded == 0 {
 		// Every accepted event leaves a line in the log.

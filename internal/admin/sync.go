@@ -1,0 +1,238 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/efs-cw/backupbridge/internal/connectwise"
+	"github.com/efs-cw/backupbridge/internal/contract"
+	"github.com/efs-cw/backupbridge/internal/datasync"
+	"github.com/efs-cw/backupbridge/internal/managedid"
+	"github.com/efs-cw/backupbridge/internal/outcome"
+	"github.com/efs-cw/backupbridge/internal/partner"
+	"github.com/efs-cw/backupbridge/internal/queue"
+	"github.com/efs-cw/backupbridge/internal/resync"
+	"github.com/efs-cw/backupbridge/internal/tickets"
+)
+
+// requestID derives a reprocess request id: the same operator request made
+// twice (two clicks within the same minute, or with the same idempotency-key
+// header) is one request.
+func (a *API) requestID(req events.APIGatewayV2HTTPRequest, parts ...string) string {
+	key := req.Headers["idempotency-key"]
+	if key == "" {
+		key = a.now().UTC().Truncate(time.Minute).Format(time.RFC3339)
+	}
+	sum := sha256.Sum256([]byte(strings.Join(append(parts, key), "#")))
+	return "op-" + hex.EncodeToString(sum[:8])
+}
+
+func (a *API) syncNow(ctx context.Context, partnerID, customerID string, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	if _, err := a.Partners.Get(ctx, partnerID); errors.Is(err, partner.ErrNotFound) {
+		return reply(http.StatusNotFound, errBody("no partner "+partnerID, ""))
+	} else if err != nil {
+		return a.internal(err)
+	}
+	rid := a.requestID(req, "sync", partnerID, customerID)
+	m := queue.Message{Version: queue.MessageVersion, Job: queue.JobSync, PartnerID: partnerID, CustomerID: customerID,
+		EventID: "sync:" + rid, RequestID: rid, Force: true, ReceivedAt: a.now()}
+	if err := a.Queue.Enqueue(ctx, m); err != nil {
+		return reply(http.StatusServiceUnavailable, errBody("could not enqueue the sync; try again", ""))
+	}
+	return reply(http.StatusAccepted, map[string]any{"customerId": customerID, "requestId": rid, "status": "queued"})
+}
+
+func (a *API) reprocessSince(ctx context.Context, partnerID string, since time.Time) (events.APIGatewayV2HTTPResponse, error) {
+	sum := sha256.Sum256([]byte(partnerID + "#" + since.UTC().Format(time.RFC3339Nano)))
+	rid := "op-since-" + hex.EncodeToString(sum[:8])
+	seen := map[string]bool{}
+	queued := 0
+	for e, err := range a.Log.Outstanding(ctx, partnerID) {
+		if err != nil {
+			return a.internal(err)
+		}
+		if e.At.Before(since) {
+			break // newest first: the rest is older
+		}
+		if seen[e.EventID] || len(e.Event) == 0 || !resync.Reprocessable[e.Code] {
+			continue
+		}
+		seen[e.EventID] = true
+		m := queue.Message{Version: queue.MessageVersion, Job: queue.JobReprocess, PartnerID: partnerID, EventID: e.EventID,
+			RequestID: rid, ReceivedAt: a.now(), Event: e.Event}
+		if err := a.Queue.Enqueue(ctx, m); err != nil {
+			return reply(http.StatusServiceUnavailable, errBody(fmt.Sprintf("enqueued %d, then failed; try again (repeats are harmless)", queued), ""))
+		}
+		queued++
+	}
+	return reply(http.StatusAccepted, map[string]any{"queued": queued, "requestId": rid})
+}
+
+// client builds the partner's ConnectWise client, or says what is wrong.
+func (a *API) client(ctx context.Context, p *partner.Partner) (*connectwise.Client, *Problem) {
+	if err := partner.CheckSiteURL(p.SiteURL); err != nil {
+		return nil, &Problem{"siteUrl", err.Error()}
+	}
+	s, err := a.Secrets.GetSecrets(ctx, p.ID)
+	if err != nil {
+		return nil, &Problem{"secrets", "no ConnectWise keys stored for this partner: PUT them with the partner"}
+	}
+	cw, err := connectwise.NewClient(ctx, connectwise.Options{
+		SiteURL: p.SiteURL, Codebase: p.Codebase, HTTPClient: a.HTTPClient,
+		Credentials: connectwise.Credentials{CompanyID: p.CompanyID, PublicKey: s.PublicKey, PrivateKey: s.PrivateKey, ClientID: s.ClientID},
+	})
+	if err != nil {
+		return nil, &Problem{"siteUrl", err.Error()}
+	}
+	return cw, nil
+}
+
+func (a *API) preview(ctx context.Context, partnerID, customerID string) (events.APIGatewayV2HTTPResponse, error) {
+	p, err := a.Partners.Get(ctx, partnerID)
+	if errors.Is(err, partner.ErrNotFound) {
+		return reply(http.StatusNotFound, errBody("no partner "+partnerID, ""))
+	}
+	if err != nil {
+		return a.internal(err)
+	}
+	cw, prob := a.client(ctx, p)
+	if prob != nil {
+		return reply(http.StatusConflict, errBody(prob.Problem, prob.Setting))
+	}
+	mid := contract.Customer{ID: customerID}.ManagedID()
+	company, err := (&managedid.Directory{}).Lookup(ctx, cw, mid)
+	if errors.Is(err, managedid.ErrNotLinked) {
+		return reply(http.StatusConflict, errBody("no ConnectWise company has the managed ID "+mid, "customerId"))
+	}
+	if err != nil {
+		return reply(http.StatusBadGateway, errBody("ConnectWise: "+err.Error(), ""))
+	}
+	cust, accts, err := a.Usage.Load(ctx, partnerID, customerID)
+	if err != nil {
+		return a.internal(err)
+	}
+	figs := datasync.Aggregate(accts, cust, datasync.Rounding(p.GBRounding))
+	res, err := datasync.Sync(ctx, datasync.Request{Partner: p, CW: cw, CompanyID: company.ID, ManagedID: mid, Figures: figs, DryRun: true})
+	if err != nil {
+		return reply(http.StatusBadGateway, errBody("ConnectWise: "+err.Error(), ""))
+	}
+	return reply(http.StatusOK, map[string]any{"customerId": customerID, "company": company, "dryRun": true,
+		"changes": nonNil(res.Changes), "errors": nonNil(res.Errors), "calls": res.Calls})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// doctor reads ConnectWise and reports, in words, what the guide's setup
+// chapters require and is missing.
+func (a *API) doctor(ctx context.Context, p *partner.Partner) ([]Problem, error) {
+	cw, prob := a.client(ctx, p)
+	if prob != nil {
+		return []Problem{*prob}, nil
+	}
+	var problems []Problem
+	add := func(setting, format string, args ...any) {
+		problems = append(problems, Problem{setting, fmt.Sprintf(format, args...)})
+	}
+	if _, err := (&tickets.Boards{}).Configured(ctx, cw, p); err != nil {
+		if errors.Is(err, connectwise.ErrUnauthorized) {
+			add("secrets", "ConnectWise rejected the credentials (%v): check the company id, the API member's keys and its security role", err)
+			return problems, nil
+		}
+		if outcome.Of(err).Kind != outcome.KindPermanent {
+			add("siteUrl", "ConnectWise could not be reached: %v", err)
+			return problems, nil
+		}
+		add("board", "%v", err)
+	}
+	// Cross-referenced products.
+	var idents []any
+	for _, svc := range p.Integration.Billing {
+		idents = append(idents, p.Products[svc])
+	}
+	if len(idents) > 0 {
+		cond, err := connectwise.Build(connectwise.In("identifier", idents...))
+		if err == nil {
+			items, _, err := cw.Catalog.List(ctx, &connectwise.ListOptions{Conditions: cond, PageSize: 1000})
+			if err != nil {
+				return nil, err
+			}
+			for _, svc := range p.Integration.Billing {
+				if !slices.ContainsFunc(items, func(c connectwise.CatalogItem) bool { return strings.EqualFold(c.Identifier, p.Products[svc]) }) {
+					add("products."+string(svc), "the cross-referenced product %q does not exist in the ConnectWise catalog (guide step 3): create it or fix the cross-reference", p.Products[svc])
+				}
+			}
+		} else {
+			add("products", "a product identifier contains characters ConnectWise conditions cannot carry: %v", err)
+		}
+	}
+	// Customers that send events: a company with their managed ID, and
+	// well-formed additions.
+	if a.Customers == nil {
+		return problems, nil
+	}
+	dir := &managedid.Directory{}
+	billed := map[string]bool{}
+	for _, svc := range p.Integration.Billing {
+		billed[strings.ToLower(p.Products[svc])] = true
+	}
+	for c, err := range a.Customers.Customers(ctx, p.ID) {
+		if err != nil {
+			return nil, err
+		}
+		mid := contract.Customer{ID: c.CustomerID}.ManagedID()
+		company, err := dir.Lookup(ctx, cw, mid)
+		if errors.Is(err, managedid.ErrNotLinked) {
+			add("customers."+c.CustomerID, "customer %s sends events but no ConnectWise company has the managed ID %s: add it on the company's Management tab (Workstations and Servers, then Backup Stats)", c.CustomerID, mid)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(billed) == 0 {
+			continue
+		}
+		cond, _ := connectwise.Build(connectwise.And(connectwise.Eq("company/id", company.ID), connectwise.Eq("agreementStatus", "Active"), connectwise.Eq("cancelledFlag", false)))
+		agrs, _, err := cw.Agreements.List(ctx, &connectwise.ListOptions{Conditions: cond, PageSize: 1000})
+		if err != nil {
+			return nil, err
+		}
+		seen := map[string]int{}
+		for _, ag := range agrs {
+			adds, _, err := cw.Agreements.Additions(ctx, ag.ID, &connectwise.ListOptions{PageSize: 1000})
+			if err != nil {
+				return nil, err
+			}
+			for _, ad := range adds {
+				if ad.Product == nil || !billed[strings.ToLower(ad.Product.Identifier)] || ad.CancelledDate != "" {
+					continue
+				}
+				switch {
+				case ad.SerialNumber == "":
+					add("customers."+c.CustomerID, "agreement %q of %s has an addition for %s without a serial number: enter %s (guide per-company step 2f)", ag.Name, company.Name, ad.Product.Identifier, mid)
+				case ad.SerialNumber == mid:
+					seen[strings.ToLower(ad.Product.Identifier)]++
+				}
+			}
+		}
+		for prod, n := range seen {
+			if n > 1 {
+				add("customers."+c.CustomerID, "%s has %d active additions for %s with serial number %s: remove the duplicates so billing is unambiguous", company.Name, n, prod, mid)
+			}
+		}
+	}
+	return problems, nil
+}
