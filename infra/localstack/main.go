@@ -4,7 +4,8 @@
 // By default the demo partner talks to the built-in ConnectWise simulator. To
 // use a real ConnectWise site instead, set CW_SITE_URL, CW_COMPANY_ID,
 // CW_PUBLIC_KEY, CW_PRIVATE_KEY, CW_CLIENT_ID, and optionally CW_BOARD
-// (default "eFolder Backup") and CW_NEW_STATUS (default "New").
+// (default "eFolder Backup"), CW_NEW_STATUS (default "New"), CW_PRIORITY and
+// CW_CODEBASE (default: looked up from the site).
 package main
 
 import (
@@ -77,6 +78,7 @@ func run() error {
 func seedRealSite(ctx context.Context, st *localstack.Stack) error {
 	p, s := localstack.DemoPartner(os.Getenv("CW_SITE_URL"))
 	p.CompanyID = os.Getenv("CW_COMPANY_ID")
+	p.Codebase = os.Getenv("CW_CODEBASE") // empty: looked up from login/companyinfo
 	p.Board = getenv("CW_BOARD", "eFolder Backup")
 	p.NewStatus = getenv("CW_NEW_STATUS", "New")
 	p.Priority = os.Getenv("CW_PRIORITY")

@@ -90,11 +90,11 @@ func (l *Log) retention() time.Duration {
 }
 
 func sortKey(e *Entry) string {
-	return e.At.UTC().Format("2006-01-02T15:04:05.000000000Z") + "#" + e.EventID + "#" + string(e.What) + "#" + e.Subject
+	return e.At.UTC().Format("2006-01-02T15:04:05.000000000Z") + "#" + e.EventID + "#" + e.CustomerID + "#" + string(e.What) + "#" + e.Subject
 }
 
 // Record stores one entry. Recording the same attempt twice (same time,
-// event, what and subject) overwrites it.
+// event, customer, what and subject) overwrites it.
 func (l *Log) Record(ctx context.Context, e Entry) error {
 	item, err := attributevalue.MarshalMapWithOptions(e, func(o *attributevalue.EncoderOptions) { o.TagKey = "json" })
 	if err != nil {

@@ -28,6 +28,7 @@ func DemoPartner(siteURL string) (*partner.Partner, partner.Secrets) {
 		Name:      "Demo MSP",
 		SiteURL:   siteURL,
 		CompanyID: cwsim.DemoCompanyID,
+		Codebase:  cwsim.DefaultCodebase,
 		Board:     "eFolder Backup",
 		NewStatus: "New",
 		Priority:  "Priority 3 - Normal Response",

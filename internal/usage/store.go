@@ -74,19 +74,24 @@ func (s *Store) Record(ctx context.Context, partnerID string, ev *contract.Event
 	return nil
 }
 
-// ensureCustomer creates the customer item if it does not exist.
+// ensureCustomer creates the customer item if it does not exist (a put
+// conditioned on absence: the in-process emulator only indexes items whose
+// index keys are written directly, not through if_not_exists).
 func (s *Store) ensureCustomer(ctx context.Context, partnerID string, c contract.Customer) error {
-	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:        aws.String(s.Table),
-		Key:              table.Key(CustomerPK(partnerID, c.ID), CustomerSK),
-		UpdateExpression: aws.String("SET partnerId = if_not_exists(partnerId, :p), customerId = if_not_exists(customerId, :c), gsi1pk = if_not_exists(gsi1pk, :gpk), gsi1sk = if_not_exists(gsi1sk, :gsk), version = if_not_exists(version, :zero)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p": table.S(partnerID), ":c": table.S(c.ID),
-			":gpk": table.S(CustomersIndexPK(partnerID)), ":gsk": table.S(IndexSortKey(false, c.ID)),
-			":zero": &types.AttributeValueMemberN{Value: "0"},
+	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.Table),
+		Item: map[string]types.AttributeValue{
+			table.PK:     table.S(CustomerPK(partnerID, c.ID)),
+			table.SK:     table.S(CustomerSK),
+			"partnerId":  table.S(partnerID),
+			"customerId": table.S(c.ID),
+			table.GSI1PK: table.S(CustomersIndexPK(partnerID)),
+			table.GSI1SK: table.S(IndexSortKey(false, c.ID)),
+			"version":    &types.AttributeValueMemberN{Value: "0"},
 		},
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	})
-	if err != nil {
+	if err != nil && !table.IsConditionFailed(err) {
 		return fmt.Errorf("register customer %s/%s: %w", partnerID, c.ID, err)
 	}
 	return nil
