@@ -117,6 +117,12 @@ fuzz: check-go ## Run each FUZZ_TARGETS entry for FUZZTIME (default 10s)
 bench: check-go ## Run benchmarks (BENCH=regexp, BENCHTIME=1s)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./...
 
+# Builds every function (linux/arm64 for the sizes, the host for the emulator)
+# and cold-starts each 5 times under the Lambda RIE (internal/emulator).
+.PHONY: bench-lambda
+bench-lambda: check-go ## Report the functions' arm64 binary sizes and init durations under the Lambda RIE
+	REPORT_LAMBDA=1 $(GO) test -run '^TestReportBinarySizeAndInit$$' -count=1 -v ./internal/emulator
+
 run: check-go tools ## Run the whole service locally on its embedded defaults (RUN_ARGS=-h for flags)
 	$(GO) run ./infra/localstack $(RUN_ARGS)
 

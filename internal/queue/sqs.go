@@ -49,7 +49,8 @@ func (q *SQS) EnqueueBatch(ctx context.Context, ms []Message) (int, error) {
 			if err != nil {
 				return sent, fmt.Errorf("send message batch: %w", err)
 			}
-			sent += len(out.Successful)
+			// Count what was not refused (goaws leaves Successful empty).
+			sent += len(entries) - len(out.Failed)
 			if len(out.Failed) == 0 {
 				break
 			}

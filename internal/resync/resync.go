@@ -93,6 +93,7 @@ func (r *Resync) Run(ctx context.Context) (Report, error) {
 	if maxAge <= 0 {
 		maxAge = 14 * 24 * time.Hour
 	}
+	began := time.Now()
 	requestID := "resync-" + now.UTC().Format("2006-01-02")
 	var rep Report
 	batch := make([]queue.Message, 0, 10)
@@ -165,7 +166,7 @@ func (r *Resync) Run(ctx context.Context) (Report, error) {
 	if err := flush(); err != nil {
 		return rep, err
 	}
-	rep.DurationMS = int(time.Since(now).Milliseconds())
+	rep.DurationMS = int(time.Since(began).Milliseconds())
 	if r.Logger != nil {
 		r.Logger.Info("resync done", "partners", rep.Partners, "reprocess", rep.Enqueued-rep.Syncs, "skipped", rep.Skipped,
 			"customers", rep.Customers, "syncs", rep.Syncs, "pending", rep.Pending, "windowClosed", rep.Closed)
