@@ -7,29 +7,13 @@ import (
 	"time"
 
 	"github.com/efs-cw/backupbridge/internal/claim"
-	"github.com/efs-cw/backupbridge/internal/localaws"
 	"github.com/efs-cw/backupbridge/internal/localaws/localtest"
-	"github.com/efs-cw/backupbridge/internal/stackdef"
 )
 
 func store(t *testing.T) *claim.Store {
 	t.Helper()
-	ctx := context.Background()
-	srv := localtest.DynamoDB(t)
-	cfg, err := localaws.AWSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := localaws.DynamoClient(cfg, srv.Endpoint())
-	def, err := stackdef.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := localaws.DefaultNames(def, "claims-test")
-	if err := localaws.CreateTables(ctx, db, def, names); err != nil {
-		t.Fatal(err)
-	}
-	return &claim.Store{DB: db, Table: names["Table"], Prefix: "TEST#", Retention: time.Hour}
+	db, tbl := localtest.Table(t)
+	return &claim.Store{DB: db, Table: tbl, Prefix: "TEST#", Retention: time.Hour}
 }
 
 // Of many concurrent claimants exactly one gets the claim.

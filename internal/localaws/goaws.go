@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
 )
 
 // GoawsModule is the goaws version the local stack runs, installed with
@@ -21,23 +19,12 @@ const GoawsModule = "github.com/Admiral-Piett/goaws/app/cmd@v0.5.4"
 // the goaws binary to run; EnsureGoaws then installs nothing.
 const GoawsBinEnv = "GOAWS_BIN"
 
-// goawsInstallMu serializes installs inside one process; the lock file
-// serializes them across processes (go test runs one binary per package).
-var goawsInstallMu sync.Mutex
-
 // EnsureGoaws returns the path of a goaws binary, installing it if needed:
 //
 //  1. $GOAWS_BIN, if set (it must exist);
-//  2. <repo root>/.bin/goaws, if it exists (repo root is the nearest
-//     directory at or above the working directory holding a go.mod; the
-//     Makefile installs there);
-//  3. otherwise GoawsModule is installed to <repo root>/.bin/goaws with the go
-//     command on PATH (it needs the module proxy or a warm module cache).
-//
-// Concurrent callers, in this process or in others, wait on a lock file
-// (.bin/goaws.lock) and the binary is moved into place with an atomic
-// rename, so nobody ever runs a half-written file. Outside any module the
-// binary goes to the user cache directory instead.
+//  2. otherwise EnsureTool(GoawsModule) as <repo root>/.bin/goaws (repo root
+//     is the nearest directory at or above the working directory holding a
+//     go.mod; `make tools` installs there too).
 func EnsureGoaws(ctx context.Context) (string, error) {
 	if p := os.Getenv(GoawsBinEnv); p != "" {
 		if _, err := os.Stat(p); err != nil {
@@ -45,65 +32,7 @@ func EnsureGoaws(ctx context.Context) (string, error) {
 		}
 		return p, nil
 	}
-	binDir, err := goawsBinDir()
-	if err != nil {
-		return "", err
-	}
-	target := filepath.Join(binDir, "goaws")
-	if isFile(target) {
-		return target, nil
-	}
-
-	goawsInstallMu.Lock()
-	defer goawsInstallMu.Unlock()
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return "", fmt.Errorf("install goaws: %w", err)
-	}
-	unlock, err := lockFile(ctx, filepath.Join(binDir, "goaws.lock"))
-	if err != nil {
-		return "", fmt.Errorf("install goaws: lock: %w", err)
-	}
-	defer unlock()
-	if isFile(target) { // another process installed it while we waited
-		return target, nil
-	}
-	if err := installGoaws(ctx, binDir, target); err != nil {
-		return "", err
-	}
-	return target, nil
-}
-
-// installGoaws runs go install with GOBIN set to a fresh directory inside
-// binDir (same file system, so the final rename is atomic) and moves the
-// resulting binary, named cmd after its package directory, to target.
-func installGoaws(ctx context.Context, binDir, target string) error {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		return fmt.Errorf("install goaws: the go command is not on PATH (set $%s to a goaws binary instead): %w", GoawsBinEnv, err)
-	}
-	tmp, err := os.MkdirTemp(binDir, ".goaws-install-")
-	if err != nil {
-		return fmt.Errorf("install goaws: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-
-	cmd := exec.CommandContext(ctx, goTool, "install", GoawsModule)
-	// Run outside this module with neutral flags: "go install pkg@version"
-	// ignores go.mod, but a GOFLAGS=-mod=vendor or a go.work would make it fail.
-	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=", "GOWORK=off", "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("install goaws: go install %s: %w\n%s", GoawsModule, err, out)
-	}
-	built := filepath.Join(tmp, "cmd")
-	if !isFile(built) {
-		return fmt.Errorf("install goaws: go install %s produced no %s", GoawsModule, built)
-	}
-	if err := os.Rename(built, target); err != nil {
-		return fmt.Errorf("install goaws: %w", err)
-	}
-	return nil
+	return EnsureTool(ctx, GoawsModule, "goaws")
 }
 
 // goawsBinDir is <repo root>/.bin, or <user cache>/backupbridge/bin outside

@@ -7,31 +7,15 @@ import (
 	"time"
 
 	"github.com/efs-cw/backupbridge/internal/contract"
-	"github.com/efs-cw/backupbridge/internal/localaws"
 	"github.com/efs-cw/backupbridge/internal/localaws/localtest"
-	"github.com/efs-cw/backupbridge/internal/stackdef"
 	"github.com/efs-cw/backupbridge/internal/syncslot"
 	"github.com/efs-cw/backupbridge/internal/usage"
 )
 
 func setup(t *testing.T) (*syncslot.Slots, *usage.Store) {
 	t.Helper()
-	ctx := context.Background()
-	srv := localtest.DynamoDB(t)
-	cfg, err := localaws.AWSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := localaws.DynamoClient(cfg, srv.Endpoint())
-	def, err := stackdef.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := localaws.DefaultNames(def, "slots-test")
-	if err := localaws.CreateTables(ctx, db, def, names); err != nil {
-		t.Fatal(err)
-	}
-	return &syncslot.Slots{DB: db, Table: names["Table"]}, &usage.Store{DB: db, Table: names["Table"]}
+	db, tbl := localtest.Table(t)
+	return &syncslot.Slots{DB: db, Table: tbl}, &usage.Store{DB: db, Table: tbl}
 }
 
 func register(t *testing.T, u *usage.Store, partnerID, customerID string) {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/efs-cw/backupbridge/internal/localaws"
 	"github.com/efs-cw/backupbridge/internal/stackdef"
 )
@@ -112,4 +114,26 @@ func logTail(t testing.TB, path string) {
 		lines = lines[len(lines)-40:]
 	}
 	t.Logf("goaws log (%s), last %d lines:\n%s", path, len(lines), strings.Join(lines, "\n"))
+}
+
+// Table starts minidyn with the template's table (only DynamoDB, no goaws)
+// and returns a client and the table's name.
+func Table(t testing.TB) (*dynamodb.Client, string) {
+	t.Helper()
+	ctx := context.Background()
+	srv := DynamoDB(t)
+	cfg, err := localaws.AWSConfig(ctx)
+	if err != nil {
+		t.Fatalf("AWS config: %v", err)
+	}
+	db := localaws.DynamoClient(cfg, srv.Endpoint())
+	def, err := stackdef.Load()
+	if err != nil {
+		t.Fatalf("load template: %v", err)
+	}
+	names := localaws.DefaultNames(def, localaws.DefaultPrefix)
+	if err := localaws.CreateTables(ctx, db, def, names); err != nil {
+		t.Fatalf("create tables: %v", err)
+	}
+	return db, names["Table"]
 }
