@@ -71,7 +71,11 @@ type Fault struct {
 	// NotedClosedByHand: the one note saying the fault persists after a person
 	// closed the ticket has been added.
 	NotedClosedByHand bool `json:"notedClosedByHand,omitempty"`
-	Version           int  `json:"version"`
+	// NoteAddedFor names the status change ("resolve", "reopen") whose note
+	// is already on the ticket while the change itself failed, so that the
+	// retry makes the change without adding the note again.
+	NoteAddedFor string `json:"noteAddedFor,omitempty"`
+	Version      int    `json:"version"`
 }
 
 // ErrBusy is returned by Lock when another worker holds the fault.
@@ -150,21 +154,6 @@ func (s *FaultStore) Save(ctx context.Context, k FaultKey, f Fault, owner string
 	}
 	if err != nil {
 		return fmt.Errorf("save fault %s: %w", k, err)
-	}
-	return nil
-}
-
-// Unlock gives the lock up without changing the state.
-func (s *FaultStore) Unlock(ctx context.Context, k FaultKey, owner string) error {
-	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.Table),
-		Key:                       table.Key(faultPK(k), "FAULT"),
-		UpdateExpression:          aws.String("REMOVE lockOwner, lockUntil"),
-		ConditionExpression:       aws.String("lockOwner = :owner"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": table.S(owner)},
-	})
-	if err != nil && !table.IsConditionFailed(err) {
-		return fmt.Errorf("unlock fault %s: %w", k, err)
 	}
 	return nil
 }

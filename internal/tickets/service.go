@@ -157,16 +157,27 @@ func (s *Service) apply(ctx context.Context, t Target, ev *contract.Event, sig S
 		return res
 	}
 	if !sig.Raise {
-		// A clearing signal for a fault never seen does nothing: don't create
-		// state (and a lock write) for every successful backup.
-		_, found, err := s.Faults.Get(ctx, key)
+		// A clearing signal for a fault with no ticket to resolve only moves
+		// its last clearing time forward (so that an older failure delivered
+		// late opens nothing), with one conditional write and no lock.
+		f, found, err := s.Faults.Get(ctx, key)
 		if err != nil {
 			res.Err = err
 			return res
 		}
-		if !found {
-			res.Action, res.Reason, res.Noop = ActionSkipped, "no open ticket for this fault", true
-			return res
+		if quiet := !found || (!f.Creating && (f.State == StateNone || f.State == StateResolved)); quiet {
+			done := found && !ev.OccurredAt.After(f.LastClearedAt)
+			if !done {
+				if done, err = s.Faults.NoteCleared(ctx, key, f, found, ev.OccurredAt, s.now()); err != nil {
+					res.Err = err
+					return res
+				}
+			}
+			if done {
+				res.Action, res.TicketID, res.Reason, res.Noop = ActionSkipped, f.TicketID, "no open ticket for this fault", true
+				return res
+			}
+			// The fault changed meanwhile: apply the signal under its lock.
 		}
 	}
 	o := &op{s: s, t: t, ev: ev, sig: sig, key: key, now: s.now(), lease: s.lease(ctx)}
@@ -232,6 +243,10 @@ func (o *op) raise(ctx context.Context) (Action, int, string, error) {
 	}
 	if at.After(o.f.LastRaisedAt) {
 		o.f.LastRaisedAt = at
+	}
+	if o.f.NoteAddedFor == changeResolve {
+		// Failing again: the resolution that did not happen is moot.
+		o.f.NoteAddedFor = ""
 	}
 	if o.f.Creating {
 		id, err := o.findCreated(ctx)
@@ -316,26 +331,36 @@ func (o *op) reopen(ctx context.Context) (Action, int, string, error) {
 		o.forget()
 		return o.open(ctx, fmt.Sprintf("ticket %d is on another board now; ", id))
 	}
-	if err := o.note(ctx, "The fault has recurred; the ticket is reopened.\n\n"+o.sig.Details, noteDetail); err != nil {
-		return "", 0, "", err
+	if o.f.NoteAddedFor != changeReopen {
+		if err := o.note(ctx, "The fault has recurred; the ticket is reopened.\n\n"+o.sig.Details, noteDetail); err != nil {
+			return "", 0, "", err
+		}
+		o.f.NoteAddedFor = changeReopen
 	}
 	if tk.ClosedFlag {
 		if _, _, err := o.t.CW.Tickets.Patch(ctx, id, []connectwise.PatchOp{connectwise.Replace("status", connectwise.Reference{ID: board.NewStatus.ID})}); err != nil {
 			return "", 0, "", fmt.Errorf("reopen ticket %d: %w", id, err)
 		}
 	}
-	o.f.State, o.f.LastNoteAt, o.f.NotedClosedByHand = StateOpen, o.now, false
+	o.f.State, o.f.LastNoteAt, o.f.NotedClosedByHand, o.f.NoteAddedFor = StateOpen, o.now, false, ""
 	return ActionReopened, id, fmt.Sprintf("recurred within %s of being resolved", o.reopenWithin()), nil
 }
 
 func (o *op) forget() {
 	o.f.State, o.f.TicketID, o.f.XRef, o.f.Creating, o.f.NotedClosedByHand = StateNone, 0, "", false, false
+	o.f.NoteAddedFor = ""
 }
 
 func (o *op) adopt(id int) {
 	o.f.TicketID, o.f.State, o.f.Creating = id, StateOpen, false
-	o.f.OpenedAt, o.f.LastNoteAt, o.f.NotedClosedByHand = o.now, o.now, false
+	o.f.OpenedAt, o.f.LastNoteAt, o.f.NotedClosedByHand, o.f.NoteAddedFor = o.now, o.now, false, ""
 }
+
+// Status changes whose note goes first (Fault.NoteAddedFor).
+const (
+	changeResolve = "resolve"
+	changeReopen  = "reopen"
+)
 
 // open creates the fault's ticket. prefix explains why, for the log.
 func (o *op) open(ctx context.Context, prefix string) (Action, int, string, error) {
@@ -452,6 +477,9 @@ func (o *op) clear(ctx context.Context) (Action, int, string, error) {
 	if at.After(o.f.LastClearedAt) {
 		o.f.LastClearedAt = at
 	}
+	if o.f.NoteAddedFor == changeReopen {
+		o.f.NoteAddedFor = ""
+	}
 	if o.f.Creating {
 		id, err := o.findCreated(ctx)
 		if err != nil {
@@ -483,7 +511,7 @@ func (o *op) clear(ctx context.Context) (Action, int, string, error) {
 		return "", 0, "", fmt.Errorf("read ticket %d: %w", id, err)
 	}
 	if tk.ClosedFlag {
-		o.f.State, o.f.ResolvedAt = StateResolved, o.now
+		o.f.State, o.f.ResolvedAt, o.f.NoteAddedFor = StateResolved, o.now, ""
 		return ActionSkipped, id, fmt.Sprintf("ticket %d was already closed", id), nil
 	}
 	boardID := 0
@@ -494,13 +522,17 @@ func (o *op) clear(ctx context.Context) (Action, int, string, error) {
 	if err != nil {
 		return "", 0, "", err
 	}
-	if err := o.note(ctx, "Resolved automatically: the fault has cleared.\n\n"+o.sig.Details, noteResolution); err != nil {
-		return "", 0, "", err
+	if o.f.NoteAddedFor != changeResolve {
+		if err := o.note(ctx, "Resolved automatically: the fault has cleared.\n\n"+o.sig.Details, noteResolution); err != nil {
+			return "", 0, "", err
+		}
+		// Saved even if the close below fails: its retry adds no second note.
+		o.f.NoteAddedFor = changeResolve
 	}
 	if _, _, err := o.t.CW.Tickets.Patch(ctx, id, []connectwise.PatchOp{connectwise.Replace("status", connectwise.Reference{ID: closed.ID})}); err != nil {
 		return "", 0, "", fmt.Errorf("close ticket %d: %w", id, err)
 	}
-	o.f.State, o.f.ResolvedAt = StateResolved, o.now
+	o.f.State, o.f.ResolvedAt, o.f.NoteAddedFor = StateResolved, o.now, ""
 	return ActionResolved, id, "", nil
 }
 
