@@ -77,6 +77,12 @@ func StartSQS(ctx context.Context, opts SQSOptions) (*SQSServer, error) {
 		}
 		dir, ownDir = d, true
 	}
+	// goaws runs inside dir and is given its config by path: make it absolute.
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("start sqs: %w", err)
+	}
+	dir = abs
 
 	var errs []error
 	for attempt := 0; attempt < 3; attempt++ {
