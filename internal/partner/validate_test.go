@@ -46,7 +46,6 @@ func TestValidateNamesTheSetting(t *testing.T) {
 	}
 }
 
-
 func TestValidateFillsDefaults(t *testing.T) {
 	p := valid()
 	if err := p.Validate(); err != nil {
