@@ -4,10 +4,12 @@
 // the company's management summary rows (groupIdentifier).
 //
 // ConnectWise has no query from a managed ID to its company, so the Directory
-// reads every active company's rows once and keeps the index in memory (per
-// warm Lambda) for TTL. A customer not in the index triggers at most one
-// re-read per MissInterval, so an unmapped customer sending many events does
-// not turn into a scan per event.
+// reads every active company's rows once and keeps the index for TTL: in
+// memory (per warm Lambda) and, when Shared is set, in DynamoDB, so that a
+// cold worker (every scale-out starts some) reuses the index instead of
+// reading all of ConnectWise again. A customer not in the index triggers at
+// most one re-read per MissInterval, so an unmapped customer sending many
+// events does not turn into a scan per event.
 package managedid
 
 import (
@@ -35,10 +37,23 @@ type Directory struct {
 	TTL          time.Duration // how long an index is trusted (default 15 min)
 	MissInterval time.Duration // least time between re-reads caused by misses (default 1 min)
 	Now          func() time.Time
+	// Shared, when set, keeps the index under Key for every worker.
+	Shared Shared
+	Key    string
 
 	mu       sync.Mutex
 	index    map[string]Company
 	loadedAt time.Time
+	// forgotten: the next Lookup must read ConnectWise, not the shared copy.
+	forgotten bool
+}
+
+// Shared stores a Directory's index where every worker sees it.
+type Shared interface {
+	// LoadIndex returns the stored index and when it was read from
+	// ConnectWise (zero time when there is none).
+	LoadIndex(ctx context.Context, key string) (map[string]Company, time.Time, error)
+	SaveIndex(ctx context.Context, key string, idx map[string]Company, loadedAt time.Time) error
 }
 
 func (d *Directory) now() time.Time {
@@ -60,6 +75,12 @@ func (d *Directory) Lookup(ctx context.Context, cw *connectwise.Client, managedI
 		miss = time.Minute
 	}
 	now := d.now()
+	if (d.index == nil || now.Sub(d.loadedAt) >= ttl) && d.Shared != nil && !d.forgotten {
+		// A failed read of the shared copy only costs a ConnectWise read.
+		if idx, at, err := d.Shared.LoadIndex(ctx, d.Key); err == nil && idx != nil && now.Sub(at) < ttl {
+			d.index, d.loadedAt = idx, at
+		}
+	}
 	fresh := d.index != nil && now.Sub(d.loadedAt) < ttl
 	if fresh {
 		if c, ok := d.index[managedID]; ok {
@@ -73,7 +94,12 @@ func (d *Directory) Lookup(ctx context.Context, cw *connectwise.Client, managedI
 	if err != nil {
 		return Company{}, err
 	}
-	d.index, d.loadedAt = idx, now
+	d.index, d.loadedAt, d.forgotten = idx, now, false
+	if d.Shared != nil {
+		// Best effort: the index is still used from memory if this fails
+		// (for example a site so large its index exceeds an item's size).
+		_ = d.Shared.SaveIndex(ctx, d.Key, idx, now)
+	}
 	if c, ok := idx[managedID]; ok {
 		return c, nil
 	}
@@ -84,7 +110,7 @@ func (d *Directory) Lookup(ctx context.Context, cw *connectwise.Client, managedI
 // operator fixed a mapping and reprocesses).
 func (d *Directory) Forget() {
 	d.mu.Lock()
-	d.index = nil
+	d.index, d.forgotten = nil, true
 	d.mu.Unlock()
 }
 

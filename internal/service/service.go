@@ -27,6 +27,7 @@ import (
 	"github.com/efs-cw/backupbridge/internal/claim"
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
+	"github.com/efs-cw/backupbridge/internal/managedid"
 	"github.com/efs-cw/backupbridge/internal/metrics"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
@@ -157,11 +158,12 @@ func New(cfg Config, d Deps) *Service {
 		Log:        logger,
 	}
 	s.Worker = &worker.Worker{
-		Partners: s.Partners,
-		Secrets:  s.Secrets,
-		Claims:   &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "EVENT#", Retention: 14 * 24 * time.Hour},
-		Log:      s.Log,
-		Tickets:  &tickets.Service{Faults: s.Faults, Boards: &tickets.Boards{Now: now}, Now: now, Log: logger},
+		Partners:   s.Partners,
+		Secrets:    s.Secrets,
+		Claims:     &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "EVENT#", Retention: 14 * 24 * time.Hour},
+		ManagedIDs: &managedid.DynamoStore{DB: d.DynamoDB, Table: cfg.TableName},
+		Log:        s.Log,
+		Tickets:    &tickets.Service{Faults: s.Faults, Boards: &tickets.Boards{Now: now}, Now: now, Log: logger},
 		Sync: &worker.Sync{
 			Usage:    s.Usage,
 			Slots:    s.Slots,

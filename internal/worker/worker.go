@@ -51,6 +51,9 @@ type Worker struct {
 	Claims   *claim.Store
 	Log      *eventlog.Log
 	Tickets  *tickets.Service
+	// ManagedIDs shares the managed ID → company index between workers
+	// (nil: each worker keeps its own).
+	ManagedIDs managedid.Shared
 	// Sync is the data sync (nil: tickets only).
 	Sync    *Sync
 	Metrics *metrics.EMF
@@ -340,7 +343,11 @@ func (w *Worker) target(ctx context.Context, partnerID string, fresh bool) (tick
 	if ttl <= 0 {
 		ttl = 10 * time.Minute
 	}
-	ct = &cachedTarget{version: p.Version, exp: w.now().Add(ttl), cw: cw, companies: &managedid.Directory{Now: w.Now}}
+	dir := &managedid.Directory{Now: w.Now, Key: partnerID}
+	if w.ManagedIDs != nil {
+		dir.Shared = w.ManagedIDs
+	}
+	ct = &cachedTarget{version: p.Version, exp: w.now().Add(ttl), cw: cw, companies: dir}
 	w.mu.Lock()
 	if w.targets == nil {
 		w.targets = map[string]*cachedTarget{}
