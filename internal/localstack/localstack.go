@@ -188,6 +188,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Secrets:    &partner.LocalSecretsFile{Path: cfg.LocalSecretsFile},
 		HTTPClient: hc,
 		Retry:      opts.Retry,
+		RetryBase:  time.Duration(opts.VisibilityTimeout) * time.Second,
 		Now:        opts.Now,
 		Logger:     logger,
 		MetricsOut: opts.MetricsOut,

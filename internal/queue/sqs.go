@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -71,4 +72,18 @@ func (q *SQS) EnqueueBatch(ctx context.Context, ms []Message) (int, error) {
 		}
 	}
 	return sent, nil
+}
+
+// RetryIn makes a received message visible again after d (at most 12 hours,
+// SQS's limit), so that a failed message is retried sooner than the queue's
+// visibility timeout.
+func (q *SQS) RetryIn(ctx context.Context, receiptHandle string, d time.Duration) error {
+	secs := int32(min(max(d, 0), 12*time.Hour) / time.Second)
+	_, err := q.Client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+		QueueUrl: aws.String(q.URL), ReceiptHandle: aws.String(receiptHandle), VisibilityTimeout: secs,
+	})
+	if err != nil {
+		return fmt.Errorf("change message visibility: %w", err)
+	}
+	return nil
 }

@@ -102,9 +102,12 @@ type Deps struct {
 	// HTTPClient talks to ConnectWise (nil: default with a 30 s timeout).
 	HTTPClient *http.Client
 	// Retry is the ConnectWise retry policy (zero: the client's defaults).
-	Retry  connectwise.RetryPolicy
-	Now    func() time.Time
-	Logger *slog.Logger
+	Retry connectwise.RetryPolicy
+	// RetryBase is the first wait before a failed message is retried from
+	// the queue (default 5 s; see worker.RetryDelay).
+	RetryBase time.Duration
+	Now       func() time.Time
+	Logger    *slog.Logger
 	// MetricsOut receives the EMF metric lines (stdout in Lambda).
 	MetricsOut io.Writer
 }
@@ -162,6 +165,7 @@ func New(cfg Config, d Deps) *Service {
 		Secrets:    s.Secrets,
 		Claims:     &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "EVENT#", Retention: 14 * 24 * time.Hour},
 		ManagedIDs: &managedid.DynamoStore{DB: d.DynamoDB, Table: cfg.TableName},
+		RetryBase:  d.RetryBase,
 		Log:        s.Log,
 		Tickets:    &tickets.Service{Faults: s.Faults, Boards: &tickets.Boards{Now: now}, Now: now, Log: logger},
 		Sync: &worker.Sync{
@@ -174,6 +178,9 @@ func New(cfg Config, d Deps) *Service {
 		Retry:      d.Retry,
 		Now:        now,
 		Logger:     logger,
+	}
+	if cfg.QueueURL != "" {
+		s.Worker.Requeue = s.Queue
 	}
 	s.Resync = &resync.Resync{Partners: s.Partners, Log: s.Log, Queue: s.Queue, Customers: s.Slots, Now: now, Logger: logger}
 	s.Admin = &admin.API{Partners: s.Partners, Secrets: s.Secrets, Log: s.Log, Queue: s.Queue, Usage: s.Usage, Customers: s.Slots, HTTPClient: hc, Now: now, Logger: logger}
