@@ -104,7 +104,7 @@ type Deps struct {
 	// Retry is the ConnectWise retry policy (zero: the client's defaults).
 	Retry connectwise.RetryPolicy
 	// RetryBase is the first wait before a failed message is retried from
-	// the queue (default 5 s; see worker.RetryDelay).
+	// the queue (default 10 s; see worker.RetryDelay).
 	RetryBase time.Duration
 	Now       func() time.Time
 	Logger    *slog.Logger

@@ -118,13 +118,14 @@ type Requeuer interface {
 }
 
 // RetryDelay is the pure backoff of a message that failed for the n-th time
-// (its receive count): RetryBase doubled for every earlier failure, at most
-// five minutes. Without it, SQS would redeliver only after the queue's
+// (its receive count): RetryBase (default 10 s) doubled for every earlier
+// failure, at most five minutes — with the queue's 10 receives, about 25
+// minutes of retries before the DLQ. Without it, SQS would redeliver only after the queue's
 // visibility timeout (6 minutes, six times the worker's timeout), too slow
 // for a fault that is merely busy or a ConnectWise that recovers in seconds.
 func RetryDelay(base time.Duration, receiveCount int) time.Duration {
 	if base <= 0 {
-		base = 5 * time.Second
+		base = 10 * time.Second
 	}
 	d := base
 	for i := 1; i < receiveCount && d < 5*time.Minute; i++ {
