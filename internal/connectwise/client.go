@@ -188,6 +188,17 @@ const siteExample = "https://api-na.myconnectwise.net"
 
 // parseSiteURL accepts "https://host" or "https://host/" and returns the
 // scheme and host.
+// CheckSiteURL checks a ConnectWise site URL as NewClient does (https, a host
+// and nothing else) and returns it normalised ("https://host"); the error
+// says what to enter and matches ErrInvalidSiteURL.
+func CheckSiteURL(raw string) (string, error) {
+	u, err := parseSiteURL(raw)
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
+}
+
 func parseSiteURL(raw string) (*url.URL, error) {
 	bad := func(format string, args ...any) error {
 		return &invalidSiteURLError{msg: fmt.Sprintf(format, args...)}

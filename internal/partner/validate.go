@@ -2,11 +2,11 @@ package partner
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/contract"
 )
 
@@ -25,18 +25,12 @@ func invalid(field, format string, args ...any) error {
 }
 
 // CheckSiteURL accepts an https ConnectWise site URL with no path (a trailing
-// slash is fine) and says exactly what is wrong otherwise. ConnectWise only
-// accepts SSL, as the eFolder guide's step 6a says.
+// slash is fine) and says exactly what is wrong otherwise (ConnectWise only
+// accepts SSL, as the eFolder guide's step 6a says). It is the check the
+// ConnectWise client makes, reported as the partner's siteUrl setting.
 func CheckSiteURL(raw string) error {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" {
-		return invalid("siteUrl", "%q is not a URL; enter the ConnectWise site, for example https://api-na.myconnectwise.net", raw)
-	}
-	if u.Scheme != "https" {
-		return invalid("siteUrl", "%q must start with https:// (ConnectWise only accepts SSL)", raw)
-	}
-	if p := strings.Trim(u.Path, "/"); p != "" || u.RawQuery != "" {
-		return invalid("siteUrl", "%q must be the site only, without a path such as /%s; the company id goes in companyId", raw, p)
+	if _, err := connectwise.CheckSiteURL(raw); err != nil {
+		return &InvalidError{Field: "siteUrl", Problem: err.Error()}
 	}
 	return nil
 }
@@ -48,10 +42,11 @@ func (p *Partner) Validate() error {
 	if !idPattern.MatchString(p.ID) {
 		return invalid("id", "must be 1–40 lower-case letters, digits or '-', starting with a letter or digit")
 	}
-	if err := CheckSiteURL(p.SiteURL); err != nil {
-		return err
+	site, err := connectwise.CheckSiteURL(p.SiteURL)
+	if err != nil {
+		return &InvalidError{Field: "siteUrl", Problem: err.Error()}
 	}
-	p.SiteURL = strings.TrimRight(strings.TrimSpace(p.SiteURL), "/")
+	p.SiteURL = site
 	if strings.TrimSpace(p.CompanyID) == "" {
 		return invalid("companyId", "required: the company id you log in to ConnectWise with")
 	}

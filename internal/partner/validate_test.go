@@ -18,8 +18,8 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		says   string
 	}{
 		{"http site", func(p *Partner) { p.SiteURL = "http://cw.example.com" }, "siteUrl", "https://"},
-		{"site with path", func(p *Partner) { p.SiteURL = "https://na.myconnectwise.net/acme" }, "siteUrl", "without a path"},
-		{"not a URL", func(p *Partner) { p.SiteURL = "cw" }, "siteUrl", "not a URL"},
+		{"site with path", func(p *Partner) { p.SiteURL = "https://na.myconnectwise.net/acme" }, "siteUrl", "without the path /acme"},
+		{"not a URL", func(p *Partner) { p.SiteURL = "cw" }, "siteUrl", "https://"},
 		{"bad id", func(p *Partner) { p.ID = "Acme MSP" }, "id", "lower-case"},
 		{"no company", func(p *Partner) { p.CompanyID = " " }, "companyId", "required"},
 		{"ticket rule without board", func(p *Partner) { p.Board = "" }, "board", "newStatus"},
