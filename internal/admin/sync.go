@@ -86,10 +86,9 @@ func (a *API) client(ctx context.Context, p *partner.Partner) (*connectwise.Clie
 	if err != nil {
 		return nil, &Problem{"secrets", "no ConnectWise keys stored for this partner: PUT them with the partner"}
 	}
-	cw, err := connectwise.NewClient(ctx, connectwise.Options{
-		SiteURL: p.SiteURL, Codebase: p.Codebase, HTTPClient: a.HTTPClient,
-		Credentials: connectwise.Credentials{CompanyID: p.CompanyID, PublicKey: s.PublicKey, PrivateKey: s.PrivateKey, ClientID: s.ClientID},
-	})
+	opts := p.ClientOptions(s)
+	opts.HTTPClient = a.HTTPClient
+	cw, err := connectwise.NewClient(ctx, opts)
 	if err != nil {
 		return nil, &Problem{"siteUrl", err.Error()}
 	}

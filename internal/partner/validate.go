@@ -132,3 +132,13 @@ func (s Secrets) Validate() error {
 	}
 	return nil
 }
+
+// ClientOptions are the ConnectWise client options of the partner's site
+// with its secrets (the caller adds the HTTP client and retry policy).
+func (p *Partner) ClientOptions(s Secrets) connectwise.Options {
+	return connectwise.Options{
+		SiteURL:     p.SiteURL,
+		Codebase:    p.Codebase,
+		Credentials: connectwise.Credentials{CompanyID: p.CompanyID, PublicKey: s.PublicKey, PrivateKey: s.PrivateKey, ClientID: s.ClientID},
+	}
+}

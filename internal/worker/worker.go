@@ -369,13 +369,9 @@ func (w *Worker) target(ctx context.Context, partnerID string, fresh bool) (tick
 	if err != nil {
 		return tickets.Target{}, err
 	}
-	cw, err := connectwise.NewClient(ctx, connectwise.Options{
-		SiteURL:     p.SiteURL,
-		Codebase:    p.Codebase,
-		Credentials: connectwise.Credentials{CompanyID: p.CompanyID, PublicKey: s.PublicKey, PrivateKey: s.PrivateKey, ClientID: s.ClientID},
-		HTTPClient:  w.httpClient(),
-		Retry:       w.Retry,
-	})
+	opts := p.ClientOptions(s)
+	opts.HTTPClient, opts.Retry = w.httpClient(), w.Retry
+	cw, err := connectwise.NewClient(ctx, opts)
 	if err != nil {
 		return tickets.Target{}, fmt.Errorf("ConnectWise client of partner %s: %w", partnerID, err)
 	}
