@@ -254,17 +254,22 @@ func (l *Log) Outstanding(ctx context.Context, partnerID string) func(yield func
 	}
 }
 
-// Resolve takes an event's failed entries off the failed list once the event
-// was processed successfully (after a reprocess). The entries stay in the log.
-func (l *Log) Resolve(ctx context.Context, partnerID, eventID string, at time.Time) error {
+// Resolve takes an event's failed entries off the failed list after it was
+// reprocessed, except those the reprocess itself recorded (keep): what still
+// fails stays listed. The entries stay in the log.
+func (l *Log) Resolve(ctx context.Context, partnerID, eventID string, at time.Time, keep []Entry) error {
+	kept := map[string]bool{}
+	for i := range keep {
+		kept[sortKey(&keep[i])] = true
+	}
 	for e, err := range l.Outstanding(ctx, partnerID) {
 		if err != nil {
 			return err
 		}
-		if e.EventID != eventID {
+		sk := sortKey(&e)
+		if e.EventID != eventID || kept[sk] {
 			continue
 		}
-		sk := sortKey(&e)
 		_, err := l.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: aws.String(l.Table),
 			Key:       table.Key("LOG#"+partnerID, sk),

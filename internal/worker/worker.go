@@ -198,10 +198,20 @@ func (w *Worker) handleRecord(ctx context.Context, rec events.SQSMessage) (retEr
 
 // process does the message's work and records it. It reports whether the
 // message must be retried.
+// run collects the failures one message's processing records.
+type run struct {
+	mu       sync.Mutex
+	failures []eventlog.Entry
+}
+
+type runKey struct{}
+
 func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message) (retry bool) {
 	started := w.now()
 	var calls atomic.Int64
 	ctx = withCallCounter(ctx, &calls)
+	thisRun := &run{}
+	ctx = context.WithValue(ctx, runKey{}, thisRun)
 	base := eventlog.Entry{PartnerID: m.PartnerID, EventID: m.EventID, At: started}
 
 	if m.Job == queue.JobSync {
@@ -238,7 +248,7 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 	}
 
 	results := w.Tickets.Apply(ctx, target, ev)
-	recorded, failed := 0, false
+	recorded := 0
 	for _, r := range results {
 		base.Subject = subject(r)
 		if r.Noop {
@@ -246,7 +256,6 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 		}
 		recorded++
 		if r.Err != nil {
-			failed = true
 			if w.recordFailure(ctx, log, base, eventlog.WhatTicket, m.Event, r.Err, &calls, started) {
 				retry = true
 			}
@@ -283,9 +292,10 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 	if n := calls.Load(); n > 0 {
 		w.Metrics.Count(map[string]float64{metrics.ConnectWiseCalls: float64(n)}, map[string]string{"partnerId": m.PartnerID})
 	}
-	if m.Job == queue.JobReprocess && !failed {
-		// The failure this reprocess was for is fixed: take it off the list.
-		if err := w.Log.Resolve(context.WithoutCancel(ctx), m.PartnerID, m.EventID, w.now()); err != nil {
+	if m.Job == queue.JobReprocess && !retry {
+		// The reprocess supersedes the event's earlier failures: take them
+		// off the failed list; what failed again this time stays on it.
+		if err := w.Log.Resolve(context.WithoutCancel(ctx), m.PartnerID, m.EventID, w.now(), thisRun.failures); err != nil {
 			log.Warn("resolve failed entries", "error", err)
 		}
 	}
@@ -339,6 +349,11 @@ func (w *Worker) recordFailure(ctx context.Context, log *slog.Logger, base event
 func (w *Worker) record(ctx context.Context, log *slog.Logger, e eventlog.Entry) {
 	if err := w.Log.Record(context.WithoutCancel(ctx), e); err != nil {
 		log.Error("event log write failed", "error", err)
+	}
+	if run, ok := ctx.Value(runKey{}).(*run); ok && e.Outcome == eventlog.OutcomeFailed {
+		run.mu.Lock()
+		run.failures = append(run.failures, e)
+		run.mu.Unlock()
 	}
 	log.Info("event processed", "what", e.What, "outcome", e.Outcome, "code", e.Code, "ticketId", e.TicketID, "calls", e.Calls, "message", e.Message)
 }
