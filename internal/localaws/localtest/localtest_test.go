@@ -1,6 +1,7 @@
 package localtest_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -10,10 +11,11 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/efs-cw/backupbridge/internal/localaws/localtest"
+	"github.com/efs-cw/backupbridge/internal/stackdef"
 )
 
 // TestStackFromTemplate starts the template's table and queues: the table
-// Table, and EventsQueue redriving to EventsDLQ after 5 receives.
+// Table, and EventsQueue redriving to EventsDLQ after the template's maxReceiveCount.
 func TestStackFromTemplate(t *testing.T) {
 	t.Parallel()
 	st := localtest.Stack(t)
@@ -35,8 +37,17 @@ func TestStackFromTemplate(t *testing.T) {
 	if got := out.Attributes["VisibilityTimeout"]; got != "1" {
 		t.Errorf("EventsQueue VisibilityTimeout = %s, want Stack's 1-second override", got)
 	}
+	def, err := stackdef.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, ok := def.Queue("EventsQueue")
+	if !ok {
+		t.Fatal("template has no EventsQueue")
+	}
+	want := strconv.Itoa(q.MaxReceiveCount)
 	rp := out.Attributes["RedrivePolicy"]
-	if dlq := st.QueueARNs["EventsDLQ"]; dlq == "" || !strings.Contains(rp, dlq) || !strings.Contains(rp, `"5"`) {
-		t.Errorf("EventsQueue RedrivePolicy = %s, want EventsDLQ (%s) after 5", rp, dlq)
+	if dlq := st.QueueARNs["EventsDLQ"]; dlq == "" || !strings.Contains(rp, dlq) || !strings.Contains(rp, `"`+want+`"`) {
+		t.Errorf("EventsQueue RedrivePolicy = %s, want EventsDLQ (%s) after the template's %s receives", rp, dlq, want)
 	}
 }
