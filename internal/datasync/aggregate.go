@@ -150,6 +150,16 @@ func Aggregate(accts []usage.Account, cust usage.Customer, rounding Rounding) Fi
 			f.Measured[svc] = false
 		}
 	}
+	if len(f.Accounts) == 0 {
+		// No backup account reported yet: the account-based figures are
+		// unknown, not zero (a new deployment must not zero every bill).
+		for _, svc := range partner.BillingServices {
+			if !f.FromSnapshot[svc] && svc != partner.BillArchivingMailboxes && svc != partner.BillFilteringMailboxes {
+				delete(f.Quantities, svc)
+				f.Measured[svc] = false
+			}
+		}
+	}
 	return f
 }
 

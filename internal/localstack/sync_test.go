@@ -240,10 +240,15 @@ func TestResyncOverManyCustomers(t *testing.T) {
 	ctx := context.Background()
 	at := h.clock.Now()
 	for i := range 40 {
-		ev := &contract.Event{SpecVersion: "1.0", Type: contract.TypeNotification, OccurredAt: at, Customer: contract.Customer{ID: fmt.Sprintf("C%03d", i)}}
+		ev := &contract.Event{SpecVersion: "1.0", Type: contract.TypeBackupCompleted, OccurredAt: at, Customer: contract.Customer{ID: fmt.Sprintf("C%03d", i)},
+			Backup: &contract.BackupCompleted{Account: contract.Account{ID: "PC1", Kind: contract.KindDesktop, Plan: contract.PlanBasic}, Result: contract.ResultSuccess, EndedAt: at, OnlineGB: 3}}
 		if err := h.st.Service.Usage.Record(ctx, partner.DemoPartnerID, ev); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A customer known only by a notification is listed but has nothing to push.
+	if err := h.st.Service.Usage.Record(ctx, partner.DemoPartnerID, &contract.Event{SpecVersion: "1.0", Type: contract.TypeNotification, OccurredAt: at, Customer: contract.Customer{ID: "N001"}}); err != nil {
+		t.Fatal(err)
 	}
 	// One customer synced just now: its window is closed.
 	h.post(newID(), event("backup.completed", "1001", at, backupGB("ACME-SRV01", "select", 5, at)))
@@ -253,11 +258,11 @@ func TestResyncOverManyCustomers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Customers != 41 || rep.Syncs != 40 || rep.Closed != 1 {
-		t.Fatalf("resync report = %+v, want 41 customers, 40 syncs, 1 window closed", rep)
+	if rep.Customers != 42 || rep.Syncs != 41 || rep.Closed != 1 {
+		t.Fatalf("resync report = %+v, want 42 customers, 41 syncs, 1 window closed", rep)
 	}
-	if n := h.queueDepth(h.st.QueueURL); n != 40 {
-		t.Fatalf("queue depth = %d, want 40 sync jobs", n)
+	if n := h.queueDepth(h.st.QueueURL); n != 41 {
+		t.Fatalf("queue depth = %d, want 41 sync jobs", n)
 	}
 	// The same day's second run enqueues again but the jobs are the same
 	// requests: each customer is still synced once.
@@ -270,6 +275,13 @@ func TestResyncOverManyCustomers(t *testing.T) {
 	}
 	if mgmt != 40 {
 		t.Errorf("unmapped customers reported %d management ID errors, want 40", mgmt)
+	}
+	var nothing bool
+	for _, e := range h.events(eventlog.Query{CustomerID: "N001"}) {
+		nothing = nothing || (e.What == eventlog.WhatSync && e.Outcome == eventlog.OutcomeSkipped && strings.Contains(e.Message, "nothing pushed"))
+	}
+	if !nothing {
+		t.Errorf("the notification-only customer was not skipped: %+v", h.events(eventlog.Query{CustomerID: "N001"}))
 	}
 }
 

@@ -197,6 +197,15 @@ func (s *Slots) Complete(ctx context.Context, sl Slot, now time.Time) error {
 // Release gives the slot up after a failed sync without closing the window,
 // and marks the customer pending so the change is retried.
 func (s *Slots) Release(ctx context.Context, sl Slot, now time.Time) error {
+	if err := s.Abandon(ctx, sl); err != nil {
+		return err
+	}
+	return s.markPending(ctx, sl.PartnerID, sl.CustomerID, now)
+}
+
+// Abandon gives the slot up without closing the window (nothing was synced,
+// nothing is pending).
+func (s *Slots) Abandon(ctx context.Context, sl Slot) error {
 	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.Table),
 		Key:                       table.Key(usage.CustomerPK(sl.PartnerID, sl.CustomerID), usage.CustomerSK),
@@ -207,7 +216,7 @@ func (s *Slots) Release(ctx context.Context, sl Slot, now time.Time) error {
 	if err != nil && !table.IsConditionFailed(err) {
 		return fmt.Errorf("release sync slot of %s/%s: %w", sl.PartnerID, sl.CustomerID, err)
 	}
-	return s.markPending(ctx, sl.PartnerID, sl.CustomerID, now)
+	return nil
 }
 
 // State is a customer's slot as stored.

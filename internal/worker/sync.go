@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -113,6 +114,25 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 		return false
 	}
 
+	cust, accts, err := w.Sync.Usage.Load(ctx, p.ID, customer.ID)
+	if err != nil {
+		if rerr := slots.Release(context.WithoutCancel(ctx), slot, w.now()); rerr != nil {
+			log.Warn("release sync slot", "error", rerr)
+		}
+		return w.recordFailure(ctx, log, base, eventlog.WhatSync, base.Event, err, calls, started)
+	}
+	figs := datasync.Aggregate(accts, cust, datasync.Rounding(p.GBRounding))
+	if len(figs.Accounts) == 0 && !slices.Contains(slices.Collect(maps.Values(figs.Measured)), true) {
+		// Known only by notifications: nothing measured, nothing to push
+		// (pushing would write zeros over real figures), and the window
+		// stays open for the first real figures.
+		if err := slots.Abandon(context.WithoutCancel(ctx), slot); err != nil {
+			log.Warn("release sync slot", "error", err)
+		}
+		w.record(ctx, log, entry(eventlog.WhatSync, eventlog.OutcomeSkipped, "no backup or usage figures reported for this customer yet; nothing pushed"))
+		return false
+	}
+
 	company, err := t.Companies.Lookup(ctx, t.CW, customer.ManagedID())
 	if errors.Is(err, managedid.ErrNotLinked) {
 		err = outcome.Permanent(outcome.CodeManagementID,
@@ -120,7 +140,7 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 			fmt.Errorf("ConnectWise management ID error: no company has the managed ID %s", customer.ManagedID()))
 	}
 	if err == nil {
-		err = w.pushData(ctx, log, t, customer, company, base, calls, started)
+		err = w.pushData(ctx, log, t, customer, company, figs, base, calls, started)
 	}
 	if err != nil {
 		if rerr := slots.Release(context.WithoutCancel(ctx), slot, w.now()); rerr != nil {
@@ -134,13 +154,8 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 	return false
 }
 
-// pushData computes the customer's figures and pushes what changed.
-func (w *Worker) pushData(ctx context.Context, log *slog.Logger, t tickets.Target, customer contract.Customer, company managedid.Company, base eventlog.Entry, calls *atomic.Int64, started time.Time) error {
-	cust, accts, err := w.Sync.Usage.Load(ctx, t.Partner.ID, customer.ID)
-	if err != nil {
-		return err
-	}
-	figs := datasync.Aggregate(accts, cust, datasync.Rounding(t.Partner.GBRounding))
+// pushData pushes what changed of the customer's figures.
+func (w *Worker) pushData(ctx context.Context, log *slog.Logger, t tickets.Target, customer contract.Customer, company managedid.Company, figs datasync.Figures, base eventlog.Entry, calls *atomic.Int64, started time.Time) error {
 	res, err := datasync.Sync(ctx, datasync.Request{Partner: t.Partner, CW: t.CW, CompanyID: company.ID, ManagedID: customer.ManagedID(), Figures: figs})
 	if err != nil {
 		return err
