@@ -35,35 +35,15 @@ var companyConds = newCondSpec(
 )
 
 func (s *Sim) listCompanies(q *request) response {
-	lq, bad := parseListQuery(q.r, "company", companyConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	items := listOf(s.st.companies)
-	s.mu.Unlock()
-	return listResponse(q.r, lq, items)
+	return listRecords(s, q, "company", companyConds, false, every(func(st *state) []Company { return st.companies }))
 }
 
 func (s *Sim) countCompanies(q *request) response {
-	lq, bad := parseListQuery(q.r, "company", companyConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	items := listOf(s.st.companies)
-	s.mu.Unlock()
-	return countResponse(lq, items)
+	return listRecords(s, q, "company", companyConds, true, every(func(st *state) []Company { return st.companies }))
 }
 
 func (s *Sim) getCompany(q *request) response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := indexOf(s.st.companies, q.ids[0])
-	if i < 0 {
-		return notFound("Company with id " + itoa(q.ids[0]) + " was not found.")
-	}
-	return getOne(q.r, s.st.companies[i])
+	return getRecord(s, q, "Company", func(st *state) []Company { return st.companies })
 }
 
 // AddCompany adds a company as a person would (not validated). ID is
@@ -82,15 +62,10 @@ func (s *Sim) AddCompany(c Company) Company {
 
 // SetCompanyDeleted sets or clears a company's deletedFlag.
 func (s *Sim) SetCompanyDeleted(id int, deleted bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := indexOf(s.st.companies, id)
-	if i < 0 {
-		return errNotFound("company", id)
-	}
-	s.st.companies[i].DeletedFlag = deleted
-	s.touch(&s.st.companies[i].Info, personIdentifier)
-	return nil
+	return updateRecord(s, "company", id, func(st *state) []Company { return st.companies }, func(c *Company) *Info {
+		c.DeletedFlag = deleted
+		return &c.Info
+	})
 }
 
 // Companies returns a copy of every company, in id order.
@@ -163,54 +138,45 @@ func (st *state) checkSummary(m *ManagementSummary, companyID int) []fieldError 
 func (st *state) companyFor(id int) (Company, *response) {
 	i := indexOf(st.companies, id)
 	if i < 0 {
-		r := notFound("Company with id " + itoa(id) + " was not found.")
+		r := recordNotFound("Company", id)
 		return Company{}, &r
 	}
 	return st.companies[i], nil
 }
 
-func (st *state) summaryIndex(companyID, id int) int {
-	return slices.IndexFunc(st.summaries, func(m ManagementSummary) bool { return m.ID == id && m.Company.ID == companyID })
+// summaryFor returns the index of row q.ids[1] of company q.ids[0], or a 404.
+func (st *state) summaryFor(q *request) (int, *response) {
+	i := slices.IndexFunc(st.summaries, func(m ManagementSummary) bool { return m.ID == q.ids[1] && m.Company.ID == q.ids[0] })
+	if i < 0 {
+		r := recordNotFound("Management summary report", q.ids[1])
+		return -1, &r
+	}
+	return i, nil
 }
 
 func (s *Sim) listSummaries(q *request) response {
-	lq, bad := parseListQuery(q.r, "companyManagementSummary", summaryConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	if _, nf := s.st.companyFor(q.ids[0]); nf != nil {
-		s.mu.Unlock()
-		return *nf
-	}
-	var rows []ManagementSummary
-	for _, m := range s.st.summaries {
-		if m.Company.ID == q.ids[0] {
-			rows = append(rows, m)
+	return listRecords(s, q, "companyManagementSummary", summaryConds, false, func(st *state) ([]ManagementSummary, *response) {
+		if _, nf := st.companyFor(q.ids[0]); nf != nil {
+			return nil, nf
 		}
-	}
-	s.mu.Unlock()
-	return listResponse(q.r, lq, listOf(rows))
+		return st.companySummaries(q.ids[0]), nil
+	})
 }
 
 func (s *Sim) getSummary(q *request) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := s.st.summaryIndex(q.ids[0], q.ids[1])
-	if i < 0 {
-		return notFound("Management summary report with id " + itoa(q.ids[1]) + " was not found.")
+	i, nf := s.st.summaryFor(q)
+	if nf != nil {
+		return *nf
 	}
 	return getOne(q.r, s.st.summaries[i])
 }
 
 func (s *Sim) postSummary(q *request) response {
-	body, bad := decodeObject(summaryFields.resource, q.body)
-	if bad != nil {
-		return *bad
-	}
 	var m ManagementSummary
-	if errs := summaryFields.applyBody(&m, body, true); errs != nil {
-		return invalid(summaryFields.resource, errs)
+	if _, bad := summaryFields.decodeBody(&m, q.body, true); bad != nil {
+		return *bad
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -234,19 +200,15 @@ func (s *Sim) storeNewSummary(co Company, m ManagementSummary, by string) Manage
 }
 
 func (s *Sim) putSummary(q *request) response {
-	body, bad := decodeObject(summaryFields.resource, q.body)
-	if bad != nil {
-		return *bad
-	}
 	var m ManagementSummary
-	if errs := summaryFields.applyBody(&m, body, false); errs != nil {
-		return invalid(summaryFields.resource, errs)
+	if _, bad := summaryFields.decodeBody(&m, q.body, false); bad != nil {
+		return *bad
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := s.st.summaryIndex(q.ids[0], q.ids[1])
-	if i < 0 {
-		return notFound("Management summary report with id " + itoa(q.ids[1]) + " was not found.")
+	i, nf := s.st.summaryFor(q)
+	if nf != nil {
+		return *nf
 	}
 	return s.replaceSummary(i, m)
 }
@@ -258,9 +220,9 @@ func (s *Sim) patchSummary(q *request) response {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := s.st.summaryIndex(q.ids[0], q.ids[1])
-	if i < 0 {
-		return notFound("Management summary report with id " + itoa(q.ids[1]) + " was not found.")
+	i, nf := s.st.summaryFor(q)
+	if nf != nil {
+		return *nf
 	}
 	m := s.st.summaries[i]
 	if errs := summaryFields.applyPatch(&m, ops); errs != nil {
@@ -284,9 +246,9 @@ func (s *Sim) replaceSummary(i int, m ManagementSummary) response {
 func (s *Sim) deleteSummary(q *request) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := s.st.summaryIndex(q.ids[0], q.ids[1])
-	if i < 0 {
-		return notFound("Management summary report with id " + itoa(q.ids[1]) + " was not found.")
+	i, nf := s.st.summaryFor(q)
+	if nf != nil {
+		return *nf
 	}
 	s.st.summaries = slices.Delete(s.st.summaries, i, i+1)
 	return noContent()
@@ -312,13 +274,11 @@ func (s *Sim) AddManagementSummary(companyID int, m ManagementSummary) (Manageme
 func (s *Sim) ManagementSummaries(companyID int) []ManagementSummary {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []ManagementSummary
-	for _, m := range s.st.summaries {
-		if m.Company.ID == companyID {
-			out = append(out, m)
-		}
-	}
-	return out
+	return s.st.companySummaries(companyID)
+}
+
+func (st *state) companySummaries(companyID int) []ManagementSummary {
+	return where(st.summaries, func(m ManagementSummary) bool { return m.Company.ID == companyID })
 }
 
 // --- management IT solutions ---
@@ -360,34 +320,17 @@ func (st *state) checkSolution(m *ManagementITSolution, selfID int) []fieldError
 }
 
 func (s *Sim) listSolutions(q *request) response {
-	lq, bad := parseListQuery(q.r, solutionFields.resource, solutionConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	items := listOf(s.st.solutions)
-	s.mu.Unlock()
-	return listResponse(q.r, lq, items)
+	return listRecords(s, q, solutionFields.resource, solutionConds, false, every(func(st *state) []ManagementITSolution { return st.solutions }))
 }
 
 func (s *Sim) getSolution(q *request) response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := indexOf(s.st.solutions, q.ids[0])
-	if i < 0 {
-		return notFound("Management IT solution with id " + itoa(q.ids[0]) + " was not found.")
-	}
-	return getOne(q.r, s.st.solutions[i])
+	return getRecord(s, q, "Management IT solution", func(st *state) []ManagementITSolution { return st.solutions })
 }
 
 func (s *Sim) postSolution(q *request) response {
-	body, bad := decodeObject(solutionFields.resource, q.body)
-	if bad != nil {
-		return *bad
-	}
 	var m ManagementITSolution
-	if errs := solutionFields.applyBody(&m, body, true); errs != nil {
-		return invalid(solutionFields.resource, errs)
+	if _, bad := solutionFields.decodeBody(&m, q.body, true); bad != nil {
+		return *bad
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

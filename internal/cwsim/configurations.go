@@ -99,52 +99,28 @@ func (st *state) checkConfiguration(c *Configuration) []fieldError {
 }
 
 func (s *Sim) listConfigurations(q *request) response {
-	lq, bad := parseListQuery(q.r, "configuration", configurationConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	items := listOf(s.st.configurations)
-	s.mu.Unlock()
-	return listResponse(q.r, lq, items)
+	return listRecords(s, q, "configuration", configurationConds, false, every(func(st *state) []Configuration { return st.configurations }))
 }
 
 func (s *Sim) countConfigurations(q *request) response {
-	lq, bad := parseListQuery(q.r, "configuration", configurationConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	items := listOf(s.st.configurations)
-	s.mu.Unlock()
-	return countResponse(lq, items)
+	return listRecords(s, q, "configuration", configurationConds, true, every(func(st *state) []Configuration { return st.configurations }))
 }
 
 func configurationNotFound(id int) response {
-	return notFound("Configuration with id " + itoa(id) + " was not found.")
+	return recordNotFound("Configuration", id)
 }
 
 func (s *Sim) getConfiguration(q *request) response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := indexOf(s.st.configurations, q.ids[0])
-	if i < 0 {
-		return configurationNotFound(q.ids[0])
-	}
-	return getOne(q.r, s.st.configurations[i])
+	return getRecord(s, q, "Configuration", func(st *state) []Configuration { return st.configurations })
 }
 
 // decodeConfiguration reads a POST/PUT body; activeFlag defaults to true
 // when the body leaves it out.
 func decodeConfiguration(body []byte, post bool) (Configuration, *response) {
-	m, bad := decodeObject("configuration", body)
+	c := Configuration{ActiveFlag: true}
+	m, bad := configurationFields.decodeBody(&c, body, post)
 	if bad != nil {
 		return Configuration{}, bad
-	}
-	c := Configuration{ActiveFlag: true}
-	if errs := configurationFields.applyBody(&c, m, post); errs != nil {
-		r := invalid("configuration", errs)
-		return Configuration{}, &r
 	}
 	if raw, ok := m["activeFlag"]; ok && isJSONNull(raw) {
 		c.ActiveFlag = true
@@ -227,24 +203,11 @@ func (s *Sim) replaceConfiguration(i int, c Configuration) response {
 }
 
 func (s *Sim) listConfigTypes(q *request) response {
-	lq, bad := parseListQuery(q.r, "configurationType", configTypeConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	items := listOf(s.st.configTypes)
-	s.mu.Unlock()
-	return listResponse(q.r, lq, items)
+	return listRecords(s, q, "configurationType", configTypeConds, false, every(func(st *state) []ConfigurationType { return st.configTypes }))
 }
 
 func (s *Sim) getConfigType(q *request) response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := indexOf(s.st.configTypes, q.ids[0])
-	if i < 0 {
-		return notFound("Configuration type with id " + itoa(q.ids[0]) + " was not found.")
-	}
-	return getOne(q.r, s.st.configTypes[i])
+	return getRecord(s, q, "Configuration type", func(st *state) []ConfigurationType { return st.configTypes })
 }
 
 // AddConfigurationType adds a configuration type.

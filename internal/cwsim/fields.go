@@ -183,109 +183,87 @@ func decodeObject(resource string, body []byte) (map[string]json.RawMessage, *re
 	return m, nil
 }
 
+// decodeBody reads a POST (post true) or PUT body into d, which holds the
+// record's defaults: it returns the body's members, or the 400 to answer.
+func (ft *fieldTable[T]) decodeBody(d *T, body []byte, post bool) (map[string]json.RawMessage, *response) {
+	m, bad := decodeObject(ft.resource, body)
+	if bad != nil {
+		return nil, bad
+	}
+	if errs := ft.applyBody(d, m, post); errs != nil {
+		r := invalid(ft.resource, errs)
+		return nil, &r
+	}
+	return m, nil
+}
+
 func isJSONNull(raw json.RawMessage) bool {
 	return raw == nil || string(bytes.TrimSpace(raw)) == "null"
 }
 
 // Setter constructors. Each refuses a JSON value of the wrong type.
 
-func strField[T any](get func(*T) *string) setter[T] {
+// jsonField decodes a JSON value of type V into the field get returns; a
+// nil raw (remove or null) stores V's zero value. typeErr is the error for
+// a value of the wrong JSON type; conv, when not nil, checks or converts the
+// decoded value before it is stored.
+func jsonField[T, V any](get func(*T) *V, typeErr string, conv func(V) (V, error)) setter[T] {
 	return func(d *T, raw json.RawMessage) error {
 		if raw == nil {
-			*get(d) = ""
+			var zero V
+			*get(d) = zero
 			return nil
 		}
-		var v string
+		var v V
 		if err := json.Unmarshal(raw, &v); err != nil {
-			return errors.New("must be a string")
+			return errors.New(typeErr)
+		}
+		if conv != nil {
+			var err error
+			if v, err = conv(v); err != nil {
+				return err
+			}
 		}
 		*get(d) = v
 		return nil
 	}
+}
+
+func strField[T any](get func(*T) *string) setter[T] {
+	return jsonField(get, "must be a string", nil)
 }
 
 func enumField[T any](get func(*T) *string, values ...string) setter[T] {
-	return func(d *T, raw json.RawMessage) error {
-		if raw == nil {
-			*get(d) = ""
-			return nil
-		}
-		var v string
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return errors.New("must be a string")
-		}
+	return jsonField(get, "must be a string", func(v string) (string, error) {
 		if !slices.Contains(values, v) {
-			return fmt.Errorf("%q is not one of %s", v, strings.Join(values, ", "))
+			return "", fmt.Errorf("%q is not one of %s", v, strings.Join(values, ", "))
 		}
-		*get(d) = v
-		return nil
-	}
+		return v, nil
+	})
 }
 
 func intField[T any](get func(*T) *int) setter[T] {
-	return func(d *T, raw json.RawMessage) error {
-		if raw == nil {
-			*get(d) = 0
-			return nil
-		}
-		var v int
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return errors.New("must be an integer")
-		}
-		*get(d) = v
-		return nil
-	}
+	return jsonField(get, "must be an integer", nil)
 }
 
 func numField[T any](get func(*T) *float64) setter[T] {
-	return func(d *T, raw json.RawMessage) error {
-		if raw == nil {
-			*get(d) = 0
-			return nil
-		}
-		var v float64
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return errors.New("must be a number")
-		}
-		*get(d) = v
-		return nil
-	}
+	return jsonField(get, "must be a number", nil)
 }
 
 func boolField[T any](get func(*T) *bool) setter[T] {
-	return func(d *T, raw json.RawMessage) error {
-		if raw == nil {
-			*get(d) = false
-			return nil
-		}
-		var v bool
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return errors.New("must be true or false")
-		}
-		*get(d) = v
-		return nil
-	}
+	return jsonField(get, "must be true or false", nil)
 }
 
 // dateField accepts an RFC 3339 date-time and stores it as ConnectWise
 // writes dates: UTC, whole seconds, "2026-01-31T00:00:00Z".
 func dateField[T any](get func(*T) *string) setter[T] {
-	return func(d *T, raw json.RawMessage) error {
-		if raw == nil {
-			*get(d) = ""
-			return nil
-		}
-		var v string
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return errors.New("must be a date string such as 2026-01-31T00:00:00Z")
-		}
+	return jsonField(get, "must be a date string such as 2026-01-31T00:00:00Z", func(v string) (string, error) {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			return fmt.Errorf("%q is not a date such as 2026-01-31T00:00:00Z", v)
+			return "", fmt.Errorf("%q is not a date such as 2026-01-31T00:00:00Z", v)
 		}
-		*get(d) = formatTime(t)
-		return nil
-	}
+		return formatTime(t), nil
+	})
 }
 
 // refField accepts a reference object {"id":..} or {"name":..} /

@@ -28,39 +28,19 @@ var agreementConds = newCondSpec(
 )
 
 func (s *Sim) listAgreements(q *request) response {
-	lq, bad := parseListQuery(q.r, "agreement", agreementConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	items := listOf(s.st.agreements)
-	s.mu.Unlock()
-	return listResponse(q.r, lq, items)
+	return listRecords(s, q, "agreement", agreementConds, false, every(func(st *state) []Agreement { return st.agreements }))
 }
 
 func (s *Sim) countAgreements(q *request) response {
-	lq, bad := parseListQuery(q.r, "agreement", agreementConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	items := listOf(s.st.agreements)
-	s.mu.Unlock()
-	return countResponse(lq, items)
+	return listRecords(s, q, "agreement", agreementConds, true, every(func(st *state) []Agreement { return st.agreements }))
 }
 
 func agreementNotFound(id int) response {
-	return notFound("Agreement with id " + itoa(id) + " was not found.")
+	return recordNotFound("Agreement", id)
 }
 
 func (s *Sim) getAgreement(q *request) response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := indexOf(s.st.agreements, q.ids[0])
-	if i < 0 {
-		return agreementNotFound(q.ids[0])
-	}
-	return getOne(q.r, s.st.agreements[i])
+	return getRecord(s, q, "Agreement", func(st *state) []Agreement { return st.agreements })
 }
 
 // AddAgreement adds an agreement as a person would. Company is given by id
@@ -99,16 +79,11 @@ func (s *Sim) SetAgreementStatus(id int, status string) error {
 	if !slices.Contains([]string{AgreementActive, AgreementCancelled, AgreementExpired, AgreementInactive}, status) {
 		return validationError("agreement", []fieldError{{Message: "agreementStatus " + status + " is not one of Active, Cancelled, Expired, Inactive"}})
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := indexOf(s.st.agreements, id)
-	if i < 0 {
-		return errNotFound("agreement", id)
-	}
-	s.st.agreements[i].AgreementStatus = status
-	s.st.agreements[i].CancelledFlag = status == AgreementCancelled
-	s.touch(&s.st.agreements[i].Info, personIdentifier)
-	return nil
+	return updateRecord(s, "agreement", id, func(st *state) []Agreement { return st.agreements }, func(a *Agreement) *Info {
+		a.AgreementStatus = status
+		a.CancelledFlag = status == AgreementCancelled
+		return &a.Info
+	})
 }
 
 // Agreements returns a copy of every agreement.
@@ -189,44 +164,46 @@ func (st *state) additionIndex(agreementID, id int) int {
 	return slices.IndexFunc(st.additions, func(a Addition) bool { return a.ID == id && a.AgreementID == agreementID })
 }
 
+// additionFor finds addition q.ids[1] of agreement q.ids[0]: the indexes of
+// the agreement and the addition, or the 404 of whichever is missing.
+func (st *state) additionFor(q *request) (ag, i int, nf *response) {
+	ag = indexOf(st.agreements, q.ids[0])
+	if ag < 0 {
+		r := agreementNotFound(q.ids[0])
+		return -1, -1, &r
+	}
+	i = st.additionIndex(q.ids[0], q.ids[1])
+	if i < 0 {
+		r := additionNotFound(q.ids[1])
+		return -1, -1, &r
+	}
+	return ag, i, nil
+}
+
 func additionNotFound(id int) response {
-	return notFound("Agreement addition with id " + itoa(id) + " was not found.")
+	return recordNotFound("Agreement addition", id)
 }
 
 func (s *Sim) listAdditions(q *request) response {
-	lq, bad := parseListQuery(q.r, additionFields.resource, additionConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	if indexOf(s.st.agreements, q.ids[0]) < 0 {
-		s.mu.Unlock()
-		return agreementNotFound(q.ids[0])
-	}
-	items := listOf(s.st.agreementAdditions(q.ids[0]))
-	s.mu.Unlock()
-	return listResponse(q.r, lq, items)
+	return listRecords(s, q, additionFields.resource, additionConds, false, func(st *state) ([]Addition, *response) {
+		if indexOf(st.agreements, q.ids[0]) < 0 {
+			r := agreementNotFound(q.ids[0])
+			return nil, &r
+		}
+		return st.agreementAdditions(q.ids[0]), nil
+	})
 }
 
 func (st *state) agreementAdditions(agreementID int) []Addition {
-	var out []Addition
-	for _, a := range st.additions {
-		if a.AgreementID == agreementID {
-			out = append(out, a)
-		}
-	}
-	return out
+	return where(st.additions, func(a Addition) bool { return a.AgreementID == agreementID })
 }
 
 func (s *Sim) getAddition(q *request) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if indexOf(s.st.agreements, q.ids[0]) < 0 {
-		return agreementNotFound(q.ids[0])
-	}
-	i := s.st.additionIndex(q.ids[0], q.ids[1])
-	if i < 0 {
-		return additionNotFound(q.ids[1])
+	_, i, nf := s.st.additionFor(q)
+	if nf != nil {
+		return *nf
 	}
 	return getOne(q.r, s.st.additions[i])
 }
@@ -234,13 +211,10 @@ func (s *Sim) getAddition(q *request) response {
 // postAddition answers POST .../additions. unitPrice, unitCost and
 // description default to the product's when the body leaves them out.
 func (s *Sim) postAddition(q *request) response {
-	body, bad := decodeObject(additionFields.resource, q.body)
+	var a Addition
+	body, bad := additionFields.decodeBody(&a, q.body, true)
 	if bad != nil {
 		return *bad
-	}
-	var a Addition
-	if errs := additionFields.applyBody(&a, body, true); errs != nil {
-		return invalid(additionFields.resource, errs)
 	}
 	_, hasPrice := body["unitPrice"]
 	_, hasCost := body["unitCost"]
@@ -280,13 +254,9 @@ func (s *Sim) createAddition(ag Agreement, a Addition, defPrice, defCost, defDes
 }
 
 func (s *Sim) putAddition(q *request) response {
-	body, bad := decodeObject(additionFields.resource, q.body)
-	if bad != nil {
-		return *bad
-	}
 	var a Addition
-	if errs := additionFields.applyBody(&a, body, false); errs != nil {
-		return invalid(additionFields.resource, errs)
+	if _, bad := additionFields.decodeBody(&a, q.body, false); bad != nil {
+		return *bad
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -306,13 +276,9 @@ func (s *Sim) patchAddition(q *request) response {
 // replaceAddition stores a PUT body (put) or the stored addition changed by
 // patch (Sim.mu held).
 func (s *Sim) replaceAddition(q *request, patch func(*Addition) []fieldError, put Addition) response {
-	ag := indexOf(s.st.agreements, q.ids[0])
-	if ag < 0 {
-		return agreementNotFound(q.ids[0])
-	}
-	i := s.st.additionIndex(q.ids[0], q.ids[1])
-	if i < 0 {
-		return additionNotFound(q.ids[1])
+	ag, i, nf := s.st.additionFor(q)
+	if nf != nil {
+		return *nf
 	}
 	old := s.st.additions[i]
 	a := put
@@ -337,12 +303,9 @@ func (s *Sim) replaceAddition(q *request, patch func(*Addition) []fieldError, pu
 func (s *Sim) deleteAddition(q *request) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if indexOf(s.st.agreements, q.ids[0]) < 0 {
-		return agreementNotFound(q.ids[0])
-	}
-	i := s.st.additionIndex(q.ids[0], q.ids[1])
-	if i < 0 {
-		return additionNotFound(q.ids[1])
+	_, i, nf := s.st.additionFor(q)
+	if nf != nil {
+		return *nf
 	}
 	s.st.additions = slices.Delete(s.st.additions, i, i+1)
 	return noContent()

@@ -340,3 +340,48 @@ func getOne(r *http.Request, v any) response {
 	}
 	return jsonResp(http.StatusOK, v)
 }
+
+// listRecords answers a list request, or with count a /count request, over
+// the records rows returns (called with Sim.mu held). rows may answer a
+// response instead, the 404 of a missing parent record.
+func listRecords[T any](s *Sim, q *request, resource string, conds condSpec, count bool, rows func(*state) ([]T, *response)) response {
+	lq, bad := parseListQuery(q.r, resource, conds, nil)
+	if bad != nil {
+		return *bad
+	}
+	s.mu.Lock()
+	recs, nf := rows(&s.st)
+	items := listOf(recs)
+	s.mu.Unlock()
+	if nf != nil {
+		return *nf
+	}
+	if count {
+		return countResponse(lq, items)
+	}
+	return listResponse(q.r, lq, items)
+}
+
+// every lists all the records of one slice of the state, for listRecords.
+func every[T any](get func(*state) []T) func(*state) ([]T, *response) {
+	return func(st *state) ([]T, *response) { return get(st), nil }
+}
+
+// getRecord answers a GET of the record with id q.ids[0] among those items
+// returns (called with Sim.mu held), or a 404 "<noun> with id N was not
+// found.".
+func getRecord[T identified](s *Sim, q *request, noun string, items func(*state) []T) response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	recs := items(&s.st)
+	i := indexOf(recs, q.ids[0])
+	if i < 0 {
+		return recordNotFound(noun, q.ids[0])
+	}
+	return getOne(q.r, recs[i])
+}
+
+// recordNotFound is the 404 of an unknown record id.
+func recordNotFound(noun string, id int) response {
+	return notFound(noun + " with id " + itoa(id) + " was not found.")
+}

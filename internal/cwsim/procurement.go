@@ -19,35 +19,15 @@ var catalogConds = newCondSpec(
 )
 
 func (s *Sim) listCatalog(q *request) response {
-	lq, bad := parseListQuery(q.r, "catalogItem", catalogConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	items := listOf(s.st.products)
-	s.mu.Unlock()
-	return listResponse(q.r, lq, items)
+	return listRecords(s, q, "catalogItem", catalogConds, false, every(func(st *state) []Product { return st.products }))
 }
 
 func (s *Sim) countCatalog(q *request) response {
-	lq, bad := parseListQuery(q.r, "catalogItem", catalogConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	items := listOf(s.st.products)
-	s.mu.Unlock()
-	return countResponse(lq, items)
+	return listRecords(s, q, "catalogItem", catalogConds, true, every(func(st *state) []Product { return st.products }))
 }
 
 func (s *Sim) getCatalogItem(q *request) response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := indexOf(s.st.products, q.ids[0])
-	if i < 0 {
-		return notFound("Catalog item with id " + itoa(q.ids[0]) + " was not found.")
-	}
-	return getOne(q.r, s.st.products[i])
+	return getRecord(s, q, "Catalog item", func(st *state) []Product { return st.products })
 }
 
 // AddProduct adds a catalog item as a person would. The identifier is
@@ -73,15 +53,10 @@ func (s *Sim) AddProduct(p Product) (Product, error) {
 
 // SetProductInactive sets or clears a catalog item's inactiveFlag.
 func (s *Sim) SetProductInactive(id int, inactive bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := indexOf(s.st.products, id)
-	if i < 0 {
-		return errNotFound("product", id)
-	}
-	s.st.products[i].InactiveFlag = inactive
-	s.touch(&s.st.products[i].Info, personIdentifier)
-	return nil
+	return updateRecord(s, "product", id, func(st *state) []Product { return st.products }, func(p *Product) *Info {
+		p.InactiveFlag = inactive
+		return &p.Info
+	})
 }
 
 // Products returns a copy of the catalog.

@@ -27,110 +27,72 @@ var (
 )
 
 func (s *Sim) listBoards(q *request) response {
-	lq, bad := parseListQuery(q.r, "board", boardConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	items := listOf(s.st.boards)
-	s.mu.Unlock()
-	return listResponse(q.r, lq, items)
+	return listRecords(s, q, "board", boardConds, false, every(func(st *state) []Board { return st.boards }))
 }
 
 func (s *Sim) getBoard(q *request) response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := indexOf(s.st.boards, q.ids[0])
-	if i < 0 {
-		return notFound("Board with id " + itoa(q.ids[0]) + " was not found.")
-	}
-	return getOne(q.r, s.st.boards[i])
+	return getRecord(s, q, "Board", func(st *state) []Board { return st.boards })
 }
 
 func (s *Sim) listStatuses(q *request) response {
-	lq, bad := parseListQuery(q.r, "boardStatus", statusConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	if indexOf(s.st.boards, q.ids[0]) < 0 {
-		s.mu.Unlock()
-		return notFound("Board with id " + itoa(q.ids[0]) + " was not found.")
-	}
-	items := listOf(s.st.boardStatuses(q.ids[0]))
-	s.mu.Unlock()
-	return listResponse(q.r, lq, items)
+	return listRecords(s, q, "boardStatus", statusConds, false, func(st *state) ([]Status, *response) {
+		if nf := st.boardFor(q.ids[0]); nf != nil {
+			return nil, nf
+		}
+		return st.boardStatuses(q.ids[0]), nil
+	})
 }
 
 func (s *Sim) getStatus(q *request) response {
+	return getOnBoard(s, q, "Status", func(st *state) []Status { return st.statuses }, func(x Status) int { return x.Board.ID })
+}
+
+// getOnBoard answers a GET of record q.ids[1] of board q.ids[0] among those
+// items returns, or a 404 "<noun> with id N was not found on board B.".
+func getOnBoard[T identified](s *Sim, q *request, noun string, items func(*state) []T, board func(T) int) response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := indexOf(s.st.statuses, q.ids[1])
-	if i < 0 || s.st.statuses[i].Board.ID != q.ids[0] {
-		return notFound("Status with id " + itoa(q.ids[1]) + " was not found on board " + itoa(q.ids[0]) + ".")
+	recs := items(&s.st)
+	i := indexOf(recs, q.ids[1])
+	if i < 0 || board(recs[i]) != q.ids[0] {
+		return notFound(noun + " with id " + itoa(q.ids[1]) + " was not found on board " + itoa(q.ids[0]) + ".")
 	}
-	return getOne(q.r, s.st.statuses[i])
+	return getOne(q.r, recs[i])
 }
 
 func (s *Sim) listBoardTypes(q *request) response {
-	lq, bad := parseListQuery(q.r, "boardType", boardTypeConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	if indexOf(s.st.boards, q.ids[0]) < 0 {
-		s.mu.Unlock()
-		return notFound("Board with id " + itoa(q.ids[0]) + " was not found.")
-	}
-	var types []BoardType
-	for _, t := range s.st.boardTypes {
-		if t.Board.ID == q.ids[0] {
-			types = append(types, t)
+	return listRecords(s, q, "boardType", boardTypeConds, false, func(st *state) ([]BoardType, *response) {
+		if nf := st.boardFor(q.ids[0]); nf != nil {
+			return nil, nf
 		}
-	}
-	s.mu.Unlock()
-	return listResponse(q.r, lq, listOf(types))
+		return where(st.boardTypes, func(t BoardType) bool { return t.Board.ID == q.ids[0] }), nil
+	})
 }
 
 func (s *Sim) getBoardType(q *request) response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := indexOf(s.st.boardTypes, q.ids[1])
-	if i < 0 || s.st.boardTypes[i].Board.ID != q.ids[0] {
-		return notFound("Type with id " + itoa(q.ids[1]) + " was not found on board " + itoa(q.ids[0]) + ".")
-	}
-	return getOne(q.r, s.st.boardTypes[i])
+	return getOnBoard(s, q, "Type", func(st *state) []BoardType { return st.boardTypes }, func(x BoardType) int { return x.Board.ID })
 }
 
 func (s *Sim) listPriorities(q *request) response {
-	lq, bad := parseListQuery(q.r, "priority", priorityConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	items := listOf(s.st.priorities)
-	s.mu.Unlock()
-	return listResponse(q.r, lq, items)
+	return listRecords(s, q, "priority", priorityConds, false, every(func(st *state) []Priority { return st.priorities }))
 }
 
 func (s *Sim) getPriority(q *request) response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := indexOf(s.st.priorities, q.ids[0])
-	if i < 0 {
-		return notFound("Priority with id " + itoa(q.ids[0]) + " was not found.")
+	return getRecord(s, q, "Priority", func(st *state) []Priority { return st.priorities })
+}
+
+// boardFor is the 404 of a sub-resource path whose board does not exist, or
+// nil.
+func (st *state) boardFor(id int) *response {
+	if indexOf(st.boards, id) < 0 {
+		r := recordNotFound("Board", id)
+		return &r
 	}
-	return getOne(q.r, s.st.priorities[i])
+	return nil
 }
 
 func (st *state) boardStatuses(boardID int) []Status {
-	var out []Status
-	for _, s := range st.statuses {
-		if s.Board.ID == boardID {
-			out = append(out, s)
-		}
-	}
-	return out
+	return where(st.statuses, func(s Status) bool { return s.Board.ID == boardID })
 }
 
 func (st *state) boardWithStatuses(i int) Board {

@@ -100,25 +100,71 @@ func indexOf[T identified](items []T, id int) int {
 	return slices.IndexFunc(items, func(it T) bool { return it.recordID() == id })
 }
 
+// where returns a copy of the items keep accepts, in order; nil when none.
+func where[T any](items []T, keep func(T) bool) []T {
+	var out []T
+	for _, it := range items {
+		if keep(it) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// updateRecord changes the record with that id as a person would: change
+// edits it in place and returns its _info, which is then touched.
+func updateRecord[T identified](s *Sim, kind string, id int, items func(*state) []T, change func(*T) *Info) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	recs := items(&s.st)
+	i := indexOf(recs, id)
+	if i < 0 {
+		return errNotFound(kind, id)
+	}
+	s.touch(change(&recs[i]), personIdentifier)
+	return nil
+}
+
 // --- reference resolution (Sim.mu held) ---
 
-func (st *state) resolveCompany(c *checker, field string, r *Ref) bool {
-	i := -1
+// findRef returns the index in items of the record r refers to: by id when
+// r.ID is set, else by key (r.Name or r.Identifier, whichever the kind is
+// referenced by) through match; -1 when none matches. When r names neither,
+// it adds the error unnamed and returns false.
+func findRef[T identified](c *checker, field string, items []T, r *Ref, key string, match func(T) bool, unnamed string) (int, bool) {
 	switch {
 	case r.ID > 0:
-		i = indexOf(st.companies, r.ID)
-		if i < 0 {
+		return indexOf(items, r.ID), true
+	case key != "":
+		return slices.IndexFunc(items, match), true
+	}
+	c.add(codeInvalidField, field, "%s", unnamed)
+	return -1, false
+}
+
+// notFoundRef adds the error of a reference that matches no record (i < 0),
+// "<noun> <ref> was not found.", and reports whether it did.
+func notFoundRef(c *checker, field string, i int, noun string, r Ref) bool {
+	if i >= 0 {
+		return false
+	}
+	c.add(codeInvalidField, field, "%s %s was not found.", noun, refText(r))
+	return true
+}
+
+func (st *state) resolveCompany(c *checker, field string, r *Ref) bool {
+	i, ok := findRef(c, field, st.companies, r, r.Identifier,
+		func(co Company) bool { return equalFold(co.Identifier, r.Identifier) },
+		"A company is referenced by id or identifier.")
+	if !ok {
+		return false
+	}
+	if i < 0 {
+		if r.ID > 0 {
 			c.add(codeInvalidField, field, "Company with id %d was not found.", r.ID)
-			return false
-		}
-	case r.Identifier != "":
-		i = slices.IndexFunc(st.companies, func(co Company) bool { return equalFold(co.Identifier, r.Identifier) })
-		if i < 0 {
+		} else {
 			c.add(codeInvalidField, field, "Company with identifier %q was not found.", r.Identifier)
-			return false
 		}
-	default:
-		c.add(codeInvalidField, field, "A company is referenced by id or identifier.")
 		return false
 	}
 	co := st.companies[i]
@@ -133,22 +179,18 @@ func (st *state) resolveCompany(c *checker, field string, r *Ref) bool {
 func companyRef(co Company) Ref { return Ref{ID: co.ID, Identifier: co.Identifier, Name: co.Name} }
 
 func (st *state) resolveBoard(c *checker, field string, r *Ref) bool {
-	i := -1
-	switch {
-	case r.ID > 0:
-		i = indexOf(st.boards, r.ID)
-		if i < 0 {
+	i, ok := findRef(c, field, st.boards, r, r.Name,
+		func(b Board) bool { return equalFold(b.Name, r.Name) },
+		"A board is referenced by id or name.")
+	if !ok {
+		return false
+	}
+	if i < 0 {
+		if r.ID > 0 {
 			c.add(codeInvalidField, field, "Board with id %d was not found.", r.ID)
-			return false
-		}
-	case r.Name != "":
-		i = slices.IndexFunc(st.boards, func(b Board) bool { return equalFold(b.Name, r.Name) })
-		if i < 0 {
+		} else {
 			c.add(codeInvalidField, field, "Board %q was not found.", r.Name)
-			return false
 		}
-	default:
-		c.add(codeInvalidField, field, "A board is referenced by id or name.")
 		return false
 	}
 	b := st.boards[i]
@@ -163,26 +205,20 @@ func (st *state) resolveBoard(c *checker, field string, r *Ref) bool {
 // resolveStatus resolves a status of board boardID (by id, or by name
 // within the board).
 func (st *state) resolveStatus(c *checker, field string, r *Ref, board Ref) bool {
-	i := -1
+	i, ok := findRef(c, field, st.statuses, r, r.Name,
+		func(s Status) bool { return s.Board.ID == board.ID && equalFold(s.Name, r.Name) },
+		"A status is referenced by id or name.")
 	switch {
-	case r.ID > 0:
-		i = indexOf(st.statuses, r.ID)
-		if i < 0 {
-			c.add(codeInvalidField, field, "Status with id %d was not found.", r.ID)
-			return false
-		}
-		if st.statuses[i].Board.ID != board.ID {
-			c.add(codeInvalidField, field, "Status %d (%s) is not a status of board %q (id %d).", r.ID, st.statuses[i].Name, board.Name, board.ID)
-			return false
-		}
-	case r.Name != "":
-		i = slices.IndexFunc(st.statuses, func(s Status) bool { return s.Board.ID == board.ID && equalFold(s.Name, r.Name) })
-		if i < 0 {
-			c.add(codeInvalidField, field, "Status %q was not found on board %q (id %d).", r.Name, board.Name, board.ID)
-			return false
-		}
-	default:
-		c.add(codeInvalidField, field, "A status is referenced by id or name.")
+	case !ok:
+		return false
+	case i < 0 && r.ID > 0:
+		c.add(codeInvalidField, field, "Status with id %d was not found.", r.ID)
+		return false
+	case i < 0:
+		c.add(codeInvalidField, field, "Status %q was not found on board %q (id %d).", r.Name, board.Name, board.ID)
+		return false
+	case r.ID > 0 && st.statuses[i].Board.ID != board.ID:
+		c.add(codeInvalidField, field, "Status %d (%s) is not a status of board %q (id %d).", r.ID, st.statuses[i].Name, board.Name, board.ID)
 		return false
 	}
 	if st.statuses[i].Inactive {
@@ -210,18 +246,10 @@ func (st *state) statusByID(id int) (Status, bool) {
 }
 
 func (st *state) resolvePriority(c *checker, field string, r *Ref) bool {
-	i := -1
-	switch {
-	case r.ID > 0:
-		i = indexOf(st.priorities, r.ID)
-	case r.Name != "":
-		i = slices.IndexFunc(st.priorities, func(p Priority) bool { return equalFold(p.Name, r.Name) })
-	default:
-		c.add(codeInvalidField, field, "A priority is referenced by id or name.")
-		return false
-	}
-	if i < 0 {
-		c.add(codeInvalidField, field, "Priority %s was not found.", refText(*r))
+	i, ok := findRef(c, field, st.priorities, r, r.Name,
+		func(p Priority) bool { return equalFold(p.Name, r.Name) },
+		"A priority is referenced by id or name.")
+	if !ok || notFoundRef(c, field, i, "Priority", *r) {
 		return false
 	}
 	*r = Ref{ID: st.priorities[i].ID, Name: st.priorities[i].Name}
@@ -229,18 +257,14 @@ func (st *state) resolvePriority(c *checker, field string, r *Ref) bool {
 }
 
 func (st *state) resolveBoardType(c *checker, field string, r *Ref, board Ref) bool {
-	i := -1
-	switch {
-	case r.ID > 0:
-		i = indexOf(st.boardTypes, r.ID)
-		if i >= 0 && st.boardTypes[i].Board.ID != board.ID {
-			c.add(codeInvalidField, field, "Type %d (%s) is not a type of board %q (id %d).", r.ID, st.boardTypes[i].Name, board.Name, board.ID)
-			return false
-		}
-	case r.Name != "":
-		i = slices.IndexFunc(st.boardTypes, func(t BoardType) bool { return t.Board.ID == board.ID && equalFold(t.Name, r.Name) })
-	default:
-		c.add(codeInvalidField, field, "A type is referenced by id or name.")
+	i, ok := findRef(c, field, st.boardTypes, r, r.Name,
+		func(t BoardType) bool { return t.Board.ID == board.ID && equalFold(t.Name, r.Name) },
+		"A type is referenced by id or name.")
+	if !ok {
+		return false
+	}
+	if r.ID > 0 && i >= 0 && st.boardTypes[i].Board.ID != board.ID {
+		c.add(codeInvalidField, field, "Type %d (%s) is not a type of board %q (id %d).", r.ID, st.boardTypes[i].Name, board.Name, board.ID)
 		return false
 	}
 	if i < 0 {
@@ -256,18 +280,10 @@ func (st *state) resolveBoardType(c *checker, field string, r *Ref, board Ref) b
 }
 
 func (st *state) resolveSolution(c *checker, field string, r *Ref) bool {
-	i := -1
-	switch {
-	case r.ID > 0:
-		i = indexOf(st.solutions, r.ID)
-	case r.Name != "":
-		i = slices.IndexFunc(st.solutions, func(m ManagementITSolution) bool { return equalFold(m.Name, r.Name) })
-	default:
-		c.add(codeInvalidField, field, "A management solution is referenced by id or name.")
-		return false
-	}
-	if i < 0 {
-		c.add(codeInvalidField, field, "Management IT solution %s was not found.", refText(*r))
+	i, ok := findRef(c, field, st.solutions, r, r.Name,
+		func(m ManagementITSolution) bool { return equalFold(m.Name, r.Name) },
+		"A management solution is referenced by id or name.")
+	if !ok || notFoundRef(c, field, i, "Management IT solution", *r) {
 		return false
 	}
 	*r = Ref{ID: st.solutions[i].ID, Name: st.solutions[i].Name}
@@ -275,18 +291,10 @@ func (st *state) resolveSolution(c *checker, field string, r *Ref) bool {
 }
 
 func (st *state) resolveProduct(c *checker, field string, r *Ref) bool {
-	i := -1
-	switch {
-	case r.ID > 0:
-		i = indexOf(st.products, r.ID)
-	case r.Identifier != "":
-		i = slices.IndexFunc(st.products, func(p Product) bool { return equalFold(p.Identifier, r.Identifier) })
-	default:
-		c.add(codeInvalidField, field, "A product is referenced by id or identifier.")
-		return false
-	}
-	if i < 0 {
-		c.add(codeInvalidField, field, "Product %s was not found.", refText(*r))
+	i, ok := findRef(c, field, st.products, r, r.Identifier,
+		func(p Product) bool { return equalFold(p.Identifier, r.Identifier) },
+		"A product is referenced by id or identifier.")
+	if !ok || notFoundRef(c, field, i, "Product", *r) {
 		return false
 	}
 	p := st.products[i]
@@ -299,18 +307,10 @@ func (st *state) resolveProduct(c *checker, field string, r *Ref) bool {
 }
 
 func (st *state) resolveConfigType(c *checker, field string, r *Ref) bool {
-	i := -1
-	switch {
-	case r.ID > 0:
-		i = indexOf(st.configTypes, r.ID)
-	case r.Name != "":
-		i = slices.IndexFunc(st.configTypes, func(t ConfigurationType) bool { return equalFold(t.Name, r.Name) })
-	default:
-		c.add(codeInvalidField, field, "A configuration type is referenced by id or name.")
-		return false
-	}
-	if i < 0 {
-		c.add(codeInvalidField, field, "Configuration type %s was not found.", refText(*r))
+	i, ok := findRef(c, field, st.configTypes, r, r.Name,
+		func(t ConfigurationType) bool { return equalFold(t.Name, r.Name) },
+		"A configuration type is referenced by id or name.")
+	if !ok || notFoundRef(c, field, i, "Configuration type", *r) {
 		return false
 	}
 	if st.configTypes[i].InactiveFlag {
@@ -323,20 +323,10 @@ func (st *state) resolveConfigType(c *checker, field string, r *Ref) bool {
 
 // resolveAgreement resolves an agreement of company companyID.
 func (st *state) resolveAgreement(c *checker, field string, r *Ref, companyID int) bool {
-	i := -1
-	switch {
-	case r.ID > 0:
-		i = indexOf(st.agreements, r.ID)
-	case r.Name != "":
-		i = slices.IndexFunc(st.agreements, func(a Agreement) bool {
-			return a.Company.ID == companyID && equalFold(a.Name, r.Name)
-		})
-	default:
-		c.add(codeInvalidField, field, "An agreement is referenced by id.")
-		return false
-	}
-	if i < 0 {
-		c.add(codeInvalidField, field, "Agreement %s was not found.", refText(*r))
+	i, ok := findRef(c, field, st.agreements, r, r.Name,
+		func(a Agreement) bool { return a.Company.ID == companyID && equalFold(a.Name, r.Name) },
+		"An agreement is referenced by id.")
+	if !ok || notFoundRef(c, field, i, "Agreement", *r) {
 		return false
 	}
 	if st.agreements[i].Company.ID != companyID {

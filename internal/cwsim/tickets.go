@@ -193,29 +193,19 @@ func (s *Sim) searchTickets(q *request) response {
 }
 
 func ticketNotFound(id int) response {
-	return notFound("Ticket with id " + itoa(id) + " was not found.")
+	return recordNotFound("Ticket", id)
 }
 
 func (s *Sim) getTicket(q *request) response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	i := indexOf(s.st.tickets, q.ids[0])
-	if i < 0 {
-		return ticketNotFound(q.ids[0])
-	}
-	return getOne(q.r, s.st.tickets[i])
+	return getRecord(s, q, "Ticket", func(st *state) []Ticket { return st.tickets })
 }
 
 // postTicket answers POST /service/tickets. The board is required (the
 // service always sends it; ConnectWise would pick a default board).
 func (s *Sim) postTicket(q *request) response {
-	body, bad := decodeObject("ticket", q.body)
-	if bad != nil {
-		return *bad
-	}
 	var t Ticket
-	if errs := ticketFields.applyBody(&t, body, true); errs != nil {
-		return invalid("ticket", errs)
+	if _, bad := ticketFields.decodeBody(&t, q.body, true); bad != nil {
+		return *bad
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -325,18 +315,13 @@ func (s *Sim) storeNote(n TicketNote, by string) TicketNote {
 }
 
 func (s *Sim) listNotes(q *request) response {
-	lq, bad := parseListQuery(q.r, "ticketNote", noteConds, nil)
-	if bad != nil {
-		return *bad
-	}
-	s.mu.Lock()
-	if indexOf(s.st.tickets, q.ids[0]) < 0 {
-		s.mu.Unlock()
-		return ticketNotFound(q.ids[0])
-	}
-	items := listOf(s.st.ticketNotes(q.ids[0]))
-	s.mu.Unlock()
-	return listResponse(q.r, lq, items)
+	return listRecords(s, q, "ticketNote", noteConds, false, func(st *state) ([]TicketNote, *response) {
+		if indexOf(st.tickets, q.ids[0]) < 0 {
+			r := ticketNotFound(q.ids[0])
+			return nil, &r
+		}
+		return st.ticketNotes(q.ids[0]), nil
+	})
 }
 
 func (s *Sim) getNote(q *request) response {
@@ -353,13 +338,9 @@ func (s *Sim) getNote(q *request) response {
 }
 
 func (s *Sim) postNote(q *request) response {
-	body, bad := decodeObject(noteFields.resource, q.body)
-	if bad != nil {
-		return *bad
-	}
 	var n TicketNote
-	if errs := noteFields.applyBody(&n, body, true); errs != nil {
-		return invalid(noteFields.resource, errs)
+	if _, bad := noteFields.decodeBody(&n, q.body, true); bad != nil {
+		return *bad
 	}
 	if errs := checkNote(&n); errs != nil {
 		return invalid(noteFields.resource, errs)
@@ -374,13 +355,7 @@ func (s *Sim) postNote(q *request) response {
 }
 
 func (st *state) ticketNotes(ticketID int) []TicketNote {
-	var out []TicketNote
-	for _, n := range st.notes {
-		if n.TicketID == ticketID {
-			out = append(out, n)
-		}
-	}
-	return out
+	return where(st.notes, func(n TicketNote) bool { return n.TicketID == ticketID })
 }
 
 // --- inspection and "a person did it" helpers ---
