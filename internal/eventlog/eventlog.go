@@ -25,12 +25,13 @@ type What string
 
 // What was pushed.
 const (
-	WhatTicket      What = "ticket"
-	WhatStatistics  What = "statistics"
-	WhatBilling     What = "billing"
-	WhatDescription What = "description"
-	WhatEvent       What = "event" // the event as a whole (rules matched nothing, invalid, …)
-	WhatSync        What = "sync"  // the data sync as a whole (throttled, nothing to change, failed)
+	WhatTicket        What = "ticket"
+	WhatStatistics    What = "statistics"
+	WhatBilling       What = "billing"
+	WhatDescription   What = "description"
+	WhatConfiguration What = "configuration"
+	WhatEvent         What = "event" // the event as a whole (rules matched nothing, invalid, …)
+	WhatSync          What = "sync"  // the data sync as a whole (throttled, nothing to change, failed)
 )
 
 // Outcome of a push attempt.
@@ -258,6 +259,12 @@ func (l *Log) Outstanding(ctx context.Context, partnerID string) func(yield func
 // reprocessed, except those the reprocess itself recorded (keep): what still
 // fails stays listed. The entries stay in the log.
 func (l *Log) Resolve(ctx context.Context, partnerID, eventID string, at time.Time, keep []Entry) error {
+	return l.ResolveWhere(ctx, partnerID, at, keep, func(e Entry) bool { return e.EventID == eventID })
+}
+
+// ResolveWhere takes the partner's failed entries that match off the failed
+// list, except those in keep.
+func (l *Log) ResolveWhere(ctx context.Context, partnerID string, at time.Time, keep []Entry, match func(Entry) bool) error {
 	kept := map[string]bool{}
 	for i := range keep {
 		kept[sortKey(&keep[i])] = true
@@ -267,7 +274,7 @@ func (l *Log) Resolve(ctx context.Context, partnerID, eventID string, at time.Ti
 			return err
 		}
 		sk := sortKey(&e)
-		if e.EventID != eventID || kept[sk] {
+		if !match(e) || kept[sk] {
 			continue
 		}
 		_, err := l.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -283,4 +290,14 @@ func (l *Log) Resolve(ctx context.Context, partnerID, eventID string, at time.Ti
 		}
 	}
 	return nil
+}
+
+// IsSync reports whether an entry is about the data sync (as opposed to a
+// ticket or the event as a whole).
+func (w What) IsSync() bool {
+	switch w {
+	case WhatSync, WhatStatistics, WhatBilling, WhatDescription, WhatConfiguration:
+		return true
+	}
+	return false
 }

@@ -382,3 +382,48 @@ func TestDoctorListsEachProblem(t *testing.T) {
 		t.Errorf("doctor with bad keys: %v", b)
 	}
 }
+
+// A billing error leaves the failed list once a later sync of the customer
+// no longer hits it.
+func TestFixedBillingErrorLeavesTheFailedList(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	birch := h.st.Demo.Sim.Birch
+	p, err := h.st.Service.Partners.Get(ctx, partner.DemoPartnerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Integration.Billing = append(p.Integration.Billing, partner.BillOnlineBDRGB)
+	if err := h.st.Service.Partners.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	at := h.clock.Now()
+	h.post(newID(), event("backup.completed", "1002", at, backupGB("BIRCH-BDR", "shadowprotect_bdr", 700.2, at)))
+	h.drain()
+	missing := func() int {
+		n := 0
+		for _, e := range h.events(eventlog.Query{FailedOnly: true, CustomerID: "1002", Limit: 500}) {
+			if e.Code == "ADDITION_MISSING" {
+				n++
+			}
+		}
+		return n
+	}
+	if missing() != 1 {
+		t.Fatalf("failed list = %+v, want one ADDITION_MISSING", h.events(eventlog.Query{FailedOnly: true, Limit: 500}))
+	}
+	// The MSP adds the addition; the operator syncs the customer now.
+	if _, err := h.sim.AddAddition(birch.AgreementID, cwsim.Addition{Product: cwsim.Ref{Identifier: cwsim.ProductBDRGB}, BillCustomer: cwsim.BillBillable, SerialNumber: birch.ManagedID}); err != nil {
+		t.Fatal(err)
+	}
+	if code, b := h.operator(http.MethodPost, "/v1/admin/partners/demo/customers/1002/sync", nil); code != http.StatusAccepted {
+		t.Fatalf("sync now: %d %v", code, b)
+	}
+	h.drain()
+	if q := addition(t, h, birch, cwsim.ProductBDRGB).Quantity; q != 701 {
+		t.Errorf("BDR GB = %v, want 701", q)
+	}
+	if n := missing(); n != 0 {
+		t.Errorf("ADDITION_MISSING still on the failed list after the fix (%d)", n)
+	}
+}

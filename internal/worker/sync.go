@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -85,7 +86,10 @@ func (w *Worker) recordUsage(ctx context.Context, m *queue.Message, ev *contract
 // syncCustomer runs the data sync of one customer if its window is open (or
 // force), and records what it did. It reports whether the message must be
 // retried.
-func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.Target, customer contract.Customer, force bool, base eventlog.Entry, calls *atomic.Int64, started time.Time) (retry bool) {
+//
+// body is the event that triggered the sync (nil for a sync job): it is kept
+// on failed entries only, so that the event can be reprocessed.
+func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.Target, customer contract.Customer, force bool, base eventlog.Entry, body json.RawMessage, calls *atomic.Int64, started time.Time) (retry bool) {
 	p := t.Partner
 	slots := *w.Sync.Slots
 	if p.SyncWindowHours > 0 {
@@ -119,7 +123,7 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 		if rerr := slots.Release(context.WithoutCancel(ctx), slot, w.now()); rerr != nil {
 			log.Warn("release sync slot", "error", rerr)
 		}
-		return w.recordFailure(ctx, log, base, eventlog.WhatSync, base.Event, err, calls, started)
+		return w.recordFailure(ctx, log, base, eventlog.WhatSync, body, err, calls, started)
 	}
 	figs := datasync.Aggregate(accts, cust, datasync.Rounding(p.GBRounding))
 	if len(figs.Accounts) == 0 && !slices.Contains(slices.Collect(maps.Values(figs.Measured)), true) {
@@ -140,22 +144,35 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 			fmt.Errorf("ConnectWise management ID error: no company has the managed ID %s", customer.ManagedID()))
 	}
 	if err == nil {
-		err = w.pushData(ctx, log, t, customer, company, figs, base, calls, started)
+		err = w.pushData(ctx, log, t, customer, company, figs, base, body, calls, started)
 	}
 	if err != nil {
 		if rerr := slots.Release(context.WithoutCancel(ctx), slot, w.now()); rerr != nil {
 			log.Warn("release sync slot", "error", rerr)
 		}
-		return w.recordFailure(ctx, log, base, eventlog.WhatSync, base.Event, err, calls, started)
+		return w.recordFailure(ctx, log, base, eventlog.WhatSync, body, err, calls, started)
 	}
 	if err := slots.Complete(context.WithoutCancel(ctx), slot, w.now()); err != nil {
 		log.Warn("complete sync slot", "error", err)
+	}
+	// This sync supersedes the customer's earlier sync failures: what still
+	// fails was recorded again by this run and stays listed.
+	var keep []eventlog.Entry
+	if r, ok := ctx.Value(runKey{}).(*run); ok {
+		r.mu.Lock()
+		keep = slices.Clone(r.failures)
+		r.mu.Unlock()
+	}
+	if err := w.Log.ResolveWhere(context.WithoutCancel(ctx), p.ID, w.now(), keep, func(e eventlog.Entry) bool {
+		return e.CustomerID == customer.ID && e.What.IsSync()
+	}); err != nil {
+		log.Warn("resolve earlier sync failures", "error", err)
 	}
 	return false
 }
 
 // pushData pushes what changed of the customer's figures.
-func (w *Worker) pushData(ctx context.Context, log *slog.Logger, t tickets.Target, customer contract.Customer, company managedid.Company, figs datasync.Figures, base eventlog.Entry, calls *atomic.Int64, started time.Time) error {
+func (w *Worker) pushData(ctx context.Context, log *slog.Logger, t tickets.Target, customer contract.Customer, company managedid.Company, figs datasync.Figures, base eventlog.Entry, body json.RawMessage, calls *atomic.Int64, started time.Time) error {
 	res, err := datasync.Sync(ctx, datasync.Request{Partner: t.Partner, CW: t.CW, CompanyID: company.ID, ManagedID: customer.ManagedID(), Figures: figs})
 	if err != nil {
 		return err
@@ -179,7 +196,7 @@ func (w *Worker) pushData(ctx context.Context, log *slog.Logger, t tickets.Targe
 	for i, se := range res.Errors {
 		e := base
 		e.What, e.Outcome, e.Subject = eventlog.What(se.What), eventlog.OutcomeFailed, fmt.Sprintf("%s/%d", se.Code, i)
-		e.Code, e.Message, e.Remedy, e.ConnectWiseMessage = se.Code, se.Message, se.Remedy, se.ConnectWiseMessage
+		e.Code, e.Message, e.Remedy, e.ConnectWiseMessage, e.Event = se.Code, se.Message, se.Remedy, se.ConnectWiseMessage, body
 		e.Calls, e.DurationMS = int(calls.Load()), w.now().Sub(started).Milliseconds()
 		w.record(ctx, log, e)
 		w.Metrics.Count(map[string]float64{metrics.PushFailed: 1}, map[string]string{"partnerId": t.Partner.ID, "code": se.Code})

@@ -223,7 +223,7 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 		if w.Sync == nil {
 			return false
 		}
-		return w.syncCustomer(ctx, log, target, contract.Customer{ID: m.CustomerID}, m.Force, base, &calls, started)
+		return w.syncCustomer(ctx, log, target, contract.Customer{ID: m.CustomerID}, m.Force, base, nil, &calls, started)
 	}
 
 	ev, err := contract.Parse(m.Event)
@@ -275,9 +275,7 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 	base.Subject = ""
 	if w.Sync != nil && synchronizes(target.Partner, ev) {
 		recorded++
-		sb := base
-		sb.Event = m.Event
-		if w.syncCustomer(ctx, log, target, ev.Customer, m.Job == queue.JobReprocess, sb, &calls, started) {
+		if w.syncCustomer(ctx, log, target, ev.Customer, m.Job == queue.JobReprocess, base, m.Event, &calls, started) {
 			retry = true
 		}
 	}
