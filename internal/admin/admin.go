@@ -305,7 +305,7 @@ func (a *API) reprocess(ctx context.Context, id string, req events.APIGatewayV2H
 		q.Cursor = page.Cursor
 	}
 	if found == nil {
-		return reply(http.StatusNotFound, errBody("no failed entry of event "+b.EventID+" keeps the event; only failed events can be reprocessed", "eventId"))
+		return reply(http.StatusNotFound, errBody("no failed entry of event "+b.EventID+" keeps the event; only failed events can be reprocessed (a failed scheduled sync is redone with POST …/customers/{cid}/sync)", "eventId"))
 	}
 	// Two clicks on the same failure are one request: the id is derived
 	// from the failure's entry.
