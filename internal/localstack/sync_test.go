@@ -43,6 +43,20 @@ func backupStatsRow(h *harness, c cwsim.DemoCompany) *cwsim.ManagementSummary {
 	return nil
 }
 
+// enableBilling turns billing on for svc in the demo partner's settings.
+func enableBilling(t *testing.T, h *harness, svc partner.BillingService) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := h.st.Service.Partners.Get(ctx, partner.DemoPartnerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Integration.Billing = append(p.Integration.Billing, svc)
+	if err := h.st.Service.Partners.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func writes(h *harness) int {
 	n := 0
 	for _, c := range h.sim.Calls() {
@@ -289,16 +303,8 @@ func TestResyncOverManyCustomers(t *testing.T) {
 // errors, and their additions are not changed.
 func TestMissingAndDuplicateAdditions(t *testing.T) {
 	h := start(t)
-	ctx := context.Background()
 	acme := h.st.Demo.Sim.Acme
-	p, err := h.st.Service.Partners.Get(ctx, partner.DemoPartnerID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Integration.Billing = append(p.Integration.Billing, partner.BillOnlineBDRGB)
-	if err := h.st.Service.Partners.Update(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	enableBilling(t, h, partner.BillOnlineBDRGB)
 	dup := addition(t, h, acme, cwsim.ProductSelectGB)
 	dup.ID = 0
 	if _, err := h.sim.AddAddition(acme.AgreementID, dup); err != nil {
@@ -387,16 +393,8 @@ func TestDoctorListsEachProblem(t *testing.T) {
 // no longer hits it.
 func TestFixedBillingErrorLeavesTheFailedList(t *testing.T) {
 	h := start(t)
-	ctx := context.Background()
 	birch := h.st.Demo.Sim.Birch
-	p, err := h.st.Service.Partners.Get(ctx, partner.DemoPartnerID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Integration.Billing = append(p.Integration.Billing, partner.BillOnlineBDRGB)
-	if err := h.st.Service.Partners.Update(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	enableBilling(t, h, partner.BillOnlineBDRGB)
 	at := h.clock.Now()
 	h.post(newID(), event("backup.completed", "1002", at, backupGB("BIRCH-BDR", "shadowprotect_bdr", 700.2, at)))
 	h.drain()

@@ -236,13 +236,24 @@ func (o *op) checkpoint(ctx context.Context) error {
 	return nil
 }
 
-func (o *op) raise(ctx context.Context) (Action, int, string, error) {
+// outOfOrder guards against late delivery: an event older than the newest
+// opposite signal (a failure older than the last clearing, or the reverse)
+// changes nothing, and the reason is returned. Otherwise the event's time
+// advances mine and the reason is empty.
+func (o *op) outOfOrder(mine *time.Time, opposite time.Time, oppositeName string) string {
 	at := o.ev.OccurredAt
-	if !o.f.LastClearedAt.IsZero() && at.Before(o.f.LastClearedAt) {
-		return ActionSkipped, o.f.TicketID, fmt.Sprintf("event from %s is older than the fault's clearing at %s", at.Format(time.RFC3339), o.f.LastClearedAt.Format(time.RFC3339)), nil
+	if !opposite.IsZero() && at.Before(opposite) {
+		return fmt.Sprintf("event from %s is older than the fault's %s at %s", at.Format(time.RFC3339), oppositeName, opposite.Format(time.RFC3339))
 	}
-	if at.After(o.f.LastRaisedAt) {
-		o.f.LastRaisedAt = at
+	if at.After(*mine) {
+		*mine = at
+	}
+	return ""
+}
+
+func (o *op) raise(ctx context.Context) (Action, int, string, error) {
+	if why := o.outOfOrder(&o.f.LastRaisedAt, o.f.LastClearedAt, "clearing"); why != "" {
+		return ActionSkipped, o.f.TicketID, why, nil
 	}
 	if o.f.NoteAddedFor == changeResolve {
 		// Failing again: the resolution that did not happen is moot.
@@ -470,12 +481,8 @@ func (o *op) findCreated(ctx context.Context) (int, error) {
 }
 
 func (o *op) clear(ctx context.Context) (Action, int, string, error) {
-	at := o.ev.OccurredAt
-	if !o.f.LastRaisedAt.IsZero() && at.Before(o.f.LastRaisedAt) {
-		return ActionSkipped, o.f.TicketID, fmt.Sprintf("event from %s is older than the fault's last failure at %s", at.Format(time.RFC3339), o.f.LastRaisedAt.Format(time.RFC3339)), nil
-	}
-	if at.After(o.f.LastClearedAt) {
-		o.f.LastClearedAt = at
+	if why := o.outOfOrder(&o.f.LastClearedAt, o.f.LastRaisedAt, "last failure"); why != "" {
+		return ActionSkipped, o.f.TicketID, why, nil
 	}
 	if o.f.NoteAddedFor == changeReopen {
 		o.f.NoteAddedFor = ""
