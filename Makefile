@@ -9,9 +9,16 @@
 SHELL := /bin/sh
 .DEFAULT_GOAL := help
 
+# The Go release every build and test uses. A machine starts on its own Go
+# and ignores go.mod's toolchain line under GOTOOLCHAIN=local, so it is
+# exported here: the go command fetches this version from the module proxy
+# on first use (about 10 s). go1.26.x has reachable standard-library
+# vulnerabilities (issue 7).
+export GOTOOLCHAIN := go1.27.3
+
 GO     ?= go
 GOFMT  ?= $(shell $(GO) env GOROOT)/bin/gofmt
-GO_MIN := 1.26
+GO_MIN := 1.27
 
 # One Lambda function per directory under functions/.
 FUNCTIONS := webhook worker resync admin
@@ -26,10 +33,10 @@ LAMBDA_BUILD := $(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS)
 # Fuzz targets run by `make test` (and `make fuzz`), as <package dir>:<FuzzName>,
 # each for FUZZTIME. A target whose package does not exist yet is skipped; a
 # target missing from an existing package is an error (fix the list).
-# A count of executions, not a duration: Go 1.26's fuzz coordinator can
-# report a spurious "context deadline exceeded" when a -fuzztime duration ends
-# (golang/go#75804, fixed in Go 1.27); a count has no deadline to race.
-FUZZTIME ?= 100000x
+# A duration: Go 1.27 fixed the fuzz coordinator's spurious "context
+# deadline exceeded" at the end of a -fuzztime duration (golang/go#75804),
+# which is why Go 1.26 builds used an execution count.
+FUZZTIME ?= 5s
 FUZZ_TARGETS ?= \
     ./internal/signature:FuzzVerify \
     ./internal/contract:FuzzParse \
@@ -41,7 +48,7 @@ BENCHTIME ?= 1s
 # Pinned local servers that `make tools` installs into ./.bin from the Go
 # module proxy, as name=module@version: goaws (SQS) and the Lambda runtime
 # interface emulator (what `sam local invoke` runs). Tests install them on
-# demand the same way (internal/localaws), so `go test ./...` also works alone.
+# demand the same way (internal/dev/localaws), so `go test ./...` also works alone.
 TOOLS ?= \
     goaws=github.com/Admiral-Piett/goaws/app/cmd@v0.5.4 \
     aws-lambda-rie=github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
@@ -58,7 +65,7 @@ FIND_GO := find . -type f -name '*.go' -not -path './.*' -not -path './bin/*'
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[A-Za-z_-]+:.*## / { printf "  %-24s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-check-go: ## Fail unless `go version` reports Go 1.26 or newer
+check-go: ## Fail unless `go version` reports Go 1.27 or newer
 	@v=$$($(GO) version 2>/dev/null) || { echo "error: '$(GO)' not found: install Go $(GO_MIN) or newer (https://go.dev/dl/)" >&2; exit 1; }; \
 	ver=$$(echo "$$v" | awk '{ print $$3 }' | sed 's/^go//'); \
 	if ! echo "$$ver" | awk -F. -v want="$(GO_MIN)" '{ split(want, w, "."); maj = $$1 + 0; min = $$2 + 0; exit !(maj > w[1] + 0 || (maj == w[1] + 0 && min >= w[2] + 0)) }'; then \
@@ -75,7 +82,7 @@ build: check-go ## Build every function into bin/<name>/bootstrap (linux/arm64)
 	done
 
 # The targets `sam build` runs (BuildMethod: makefile), one per function of
-# template.yaml; internal/stackdef/template_test.go checks they match.
+# template.yaml; internal/dev/stackdef/template_test.go checks they match.
 build-WebhookFunction: check-go check-artifacts-dir
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/webhook
 
@@ -104,7 +111,7 @@ fmt-check: ## Fail, listing them, when Go files are not gofmt-formatted
 		echo "error: gofmt would change these files (run 'make fmt'):" >&2; echo "$$files" >&2; exit 1; \
 	fi
 
-fuzz: check-go ## Run each FUZZ_TARGETS entry for FUZZTIME (default 100000x executions)
+fuzz: check-go ## Run each FUZZ_TARGETS entry for FUZZTIME (default 5s)
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		if ! ls "$$pkg"/*.go >/dev/null 2>&1; then \
@@ -121,10 +128,10 @@ bench: check-go ## Run benchmarks (BENCH=regexp, BENCHTIME=1s)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./...
 
 # Builds every function (linux/arm64 for the sizes, the host for the emulator)
-# and cold-starts each 5 times under the Lambda RIE (internal/emulator).
+# and cold-starts each 5 times under the Lambda RIE (internal/dev/emulator).
 .PHONY: bench-lambda
 bench-lambda: check-go ## Report the functions' arm64 binary sizes and init durations under the Lambda RIE
-	REPORT_LAMBDA=1 $(GO) test -run '^TestReportBinarySizeAndInit$$' -count=1 -v ./internal/emulator
+	REPORT_LAMBDA=1 $(GO) test -run '^TestReportBinarySizeAndInit$$' -count=1 -v ./internal/dev/emulator
 
 run: check-go tools ## Run the whole service locally on its embedded defaults (RUN_ARGS=-h for flags)
 	$(GO) run ./infra/localstack $(RUN_ARGS)

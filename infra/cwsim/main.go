@@ -19,7 +19,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/efs-cw/backupbridge/internal/cwsim"
+	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
 )
 
 func main() {

@@ -1,5 +1,5 @@
 // Command localstack is `make run`: the whole service on this machine (see
-// internal/localstack). It runs in the foreground until interrupted.
+// internal/dev/localstack). It runs in the foreground until interrupted.
 //
 // By default the demo partner talks to the built-in ConnectWise simulator. To
 // use a real ConnectWise site instead, set CW_SITE_URL, CW_COMPANY_ID,
@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/efs-cw/backupbridge/internal/localstack"
+	"github.com/efs-cw/backupbridge/internal/dev/localstack"
 	"github.com/efs-cw/backupbridge/internal/partner"
 )
 

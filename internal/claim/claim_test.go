@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/efs-cw/backupbridge/internal/claim"
-	"github.com/efs-cw/backupbridge/internal/localaws/localtest"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws/localtest"
 )
 
 func store(t *testing.T) *claim.Store {

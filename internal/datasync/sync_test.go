@@ -12,7 +12,7 @@ import (
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/contract"
-	"github.com/efs-cw/backupbridge/internal/cwsim"
+	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
 	"github.com/efs-cw/backupbridge/internal/datasync"
 	"github.com/efs-cw/backupbridge/internal/outcome"
 	"github.com/efs-cw/backupbridge/internal/partner"

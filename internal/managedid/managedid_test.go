@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
-	"github.com/efs-cw/backupbridge/internal/cwsim"
-	"github.com/efs-cw/backupbridge/internal/localaws/localtest"
+	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws/localtest"
 	"github.com/efs-cw/backupbridge/internal/managedid"
 )
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/efs-cw/backupbridge/internal/contract"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
-	"github.com/efs-cw/backupbridge/internal/localaws/localtest"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws/localtest"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
 	"github.com/efs-cw/backupbridge/internal/resync"

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/efs-cw/backupbridge/internal/contract"
-	"github.com/efs-cw/backupbridge/internal/localaws/localtest"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws/localtest"
 	"github.com/efs-cw/backupbridge/internal/syncslot"
 	"github.com/efs-cw/backupbridge/internal/usage"
 )

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/efs-cw/backupbridge/internal/stackdef"
+	"github.com/efs-cw/backupbridge/internal/dev/stackdef"
 )
 
 // DefaultPrefix is the physical-name prefix of the local stack's resources.

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/efs-cw/backupbridge/internal/localaws"
-	"github.com/efs-cw/backupbridge/internal/stackdef"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws"
+	"github.com/efs-cw/backupbridge/internal/dev/stackdef"
 )
 
 // LogicalID is the template's logical id of the function built from

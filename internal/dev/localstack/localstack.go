@@ -36,11 +36,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
-	"github.com/efs-cw/backupbridge/internal/cwsim"
-	"github.com/efs-cw/backupbridge/internal/localaws"
+	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/service"
-	"github.com/efs-cw/backupbridge/internal/stackdef"
+	"github.com/efs-cw/backupbridge/internal/dev/stackdef"
 )
 
 // Options configure Start. The zero value runs the demo on the simulator.

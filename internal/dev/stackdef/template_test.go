@@ -17,7 +17,7 @@ import (
 
 // repoRoot is the module root relative to this package's directory, where go
 // test runs.
-const repoRoot = "../.."
+const repoRoot = "../../.."
 
 // functionDirs maps each function's logical id to its directory under
 // functions/.

@@ -18,15 +18,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/efs-cw/backupbridge/internal/contract"
-	"github.com/efs-cw/backupbridge/internal/emulator"
-	"github.com/efs-cw/backupbridge/internal/localaws"
-	"github.com/efs-cw/backupbridge/internal/localaws/localtest"
-	"github.com/efs-cw/backupbridge/internal/localstack"
+	"github.com/efs-cw/backupbridge/internal/dev/emulator"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws/localtest"
+	"github.com/efs-cw/backupbridge/internal/dev/localstack"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
 	"github.com/efs-cw/backupbridge/internal/resync"
 	"github.com/efs-cw/backupbridge/internal/signature"
-	"github.com/efs-cw/backupbridge/internal/stackdef"
+	"github.com/efs-cw/backupbridge/internal/dev/stackdef"
 )
 
 // functions are the directories under functions/.

@@ -9,7 +9,7 @@ import (
 	"regexp"
 	"runtime"
 
-	"github.com/efs-cw/backupbridge/internal/localaws"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws"
 )
 
 // BuildFlags are the Makefile's LAMBDA_FLAGS: no legacy RPC mode of

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/efs-cw/backupbridge/internal/cwsim"
+	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
-	"github.com/efs-cw/backupbridge/internal/localaws"
-	"github.com/efs-cw/backupbridge/internal/localstack"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws"
+	"github.com/efs-cw/backupbridge/internal/dev/localstack"
 	"github.com/efs-cw/backupbridge/internal/partner"
 )
 

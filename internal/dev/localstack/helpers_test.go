@@ -21,9 +21,9 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
-	"github.com/efs-cw/backupbridge/internal/cwsim"
+	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
-	"github.com/efs-cw/backupbridge/internal/localstack"
+	"github.com/efs-cw/backupbridge/internal/dev/localstack"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/signature"
 )

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/efs-cw/backupbridge/internal/cwsim"
+	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/outcome"
 	"github.com/efs-cw/backupbridge/internal/partner"

@@ -18,9 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/efs-cw/backupbridge/internal/localaws"
-	"github.com/efs-cw/backupbridge/internal/localaws/localtest"
-	"github.com/efs-cw/backupbridge/internal/stackdef"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws/localtest"
+	"github.com/efs-cw/backupbridge/internal/dev/stackdef"
 )
 
 const maxReceives = 3

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/efs-cw/backupbridge/internal/localaws"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws"
 )
 
 func TestEveryKeepsGoingAfterErrorsAndPanics(t *testing.T) {

@@ -48,7 +48,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/efs-cw/backupbridge/internal/localaws"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws"
 )
 
 // RIEModule is the pinned Runtime Interface Emulator, installed with go install.

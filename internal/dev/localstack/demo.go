@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/efs-cw/backupbridge/internal/contract"
-	"github.com/efs-cw/backupbridge/internal/cwsim"
+	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/service"
 )

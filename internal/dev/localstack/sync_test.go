@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/efs-cw/backupbridge/internal/contract"
-	"github.com/efs-cw/backupbridge/internal/cwsim"
+	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/outcome"
 	"github.com/efs-cw/backupbridge/internal/partner"

@@ -18,8 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/efs-cw/backupbridge/internal/cwsim"
-	"github.com/efs-cw/backupbridge/internal/localstack"
+	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
+	"github.com/efs-cw/backupbridge/internal/dev/localstack"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/signature"
 	"github.com/efs-cw/backupbridge/internal/tickets"

@@ -16,7 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/efs-cw/backupbridge/internal/localaws"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws"
 )
 
 // recorder is a handler that keeps the last request and answers with resp.

@@ -10,9 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/efs-cw/backupbridge/internal/localaws"
-	"github.com/efs-cw/backupbridge/internal/localaws/localtest"
-	"github.com/efs-cw/backupbridge/internal/stackdef"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws/localtest"
+	"github.com/efs-cw/backupbridge/internal/dev/stackdef"
 )
 
 // oneTable is shaped like the design's table: pk/sk, a TTL attribute and a

@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/efs-cw/backupbridge/internal/emulator"
+	"github.com/efs-cw/backupbridge/internal/dev/emulator"
 )
 
 // coldStarts is how many cold starts TestReportBinarySizeAndInit measures per
