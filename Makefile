@@ -1,7 +1,7 @@
 # backupbridge. `make help` lists the targets.
 #
 # Two audiences:
-#   - developers and CI: build, test, fuzz, bench, fmt, vet, run, tools, clean;
+#   - developers and CI: build, test, lint, fuzz, bench, fmt, vet, run, tools, clean;
 #   - `sam build`: template.yaml gives every function `BuildMethod: makefile`,
 #     so SAM runs `make build-<LogicalId>` in a copy of this directory with
 #     ARTIFACTS_DIR set, and deploys $(ARTIFACTS_DIR)/bootstrap.
@@ -46,21 +46,43 @@ BENCH     ?= .
 BENCHTIME ?= 1s
 
 # Pinned local servers that `make tools` installs into ./.bin from the Go
-# module proxy, as name=module@version: goaws (SQS) and the Lambda runtime
-# interface emulator (what `sam local invoke` runs). Tests install them on
-# demand the same way (internal/dev/localaws), so `go test ./...` also works alone.
+# module proxy, as name=module@version: the Lambda runtime interface emulator
+# (what `sam local invoke` runs). Tests install it on demand the same way
+# (internal/dev/localaws), so `go test ./...` also works alone.
 TOOLS ?= \
-    goaws=github.com/Admiral-Piett/goaws/app/cmd@v0.5.4 \
     aws-lambda-rie=github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 TOOLS_BIN := $(CURDIR)/.bin
 export PATH := $(TOOLS_BIN):$(PATH)
+
+# The local SQS is goaws v0.5.4 bound to 127.0.0.1 only: the command
+# ./internal/dev/localaws/goawsloopback, a tool directive of go.mod (goaws's
+# own command listens on every interface and has no authentication). `go
+# tool` builds it into the Go build cache; `make tools` does that ahead.
+GOAWS_TOOL := goawsloopback
+
+# Ports of the local SQS (goaws) and DynamoDB (minidyn) under `make run`, on
+# 127.0.0.1: fixed so that events/env.json (sam local invoke) can name them.
+# 0 picks free ports. Tests always use free ports, hence the unexport.
+LOCAL_SQS_PORT      ?= 4100
+LOCAL_DYNAMODB_PORT ?= 8000
+unexport BACKUPBRIDGE_LOCAL_SQS_PORT BACKUPBRIDGE_LOCAL_DYNAMODB_PORT
+
+# Linters (`make lint`, run by `make test` and so by CI):
+#   - cfn-lint on template.yaml, informational checks (I...) included. It is a
+#     Python tool, installed with pip on the build machines and CI
+#     (`pip install cfn-lint`). Where it is missing, lint says so and goes on,
+#     unless REQUIRE_CFN_LINT is non-empty (.ci/run sets it): then it fails.
+#   - staticcheck, pinned by the tool directive in go.mod (`go tool staticcheck`).
+CFN_LINT         ?= cfn-lint
+CFN_LINT_FLAGS   ?= --include-checks I
+REQUIRE_CFN_LINT ?=
 
 # Go sources, skipping hidden directories (.git, .aws-sam, .bin) and bin/.
 FIND_GO := find . -type f -name '*.go' -not -path './.*' -not -path './bin/*'
 
 .PHONY: help check-go check-artifacts-dir build \
 	build-WebhookFunction build-WorkerFunction build-ResyncFunction build-AdminFunction \
-	test vet fmt fmt-check fuzz bench run tools clean
+	test vet lint lint-template staticcheck tidy-check fmt fmt-check fuzz bench run tools clean
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[A-Za-z_-]+:.*## / { printf "  %-24s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -95,12 +117,30 @@ build-ResyncFunction: check-go check-artifacts-dir
 build-AdminFunction: check-go check-artifacts-dir
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/admin
 
-test: check-go tools vet fmt-check ## go vet, gofmt check, race-enabled tests (local servers included), then short fuzz runs
+test: check-go tools tidy-check vet fmt-check lint ## go.mod tidy, vet, gofmt, lint, race-enabled tests (local servers included), then short fuzz runs
 	$(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz
 
 vet: check-go ## go vet ./...
 	$(GO) vet ./...
+
+lint: lint-template staticcheck ## cfn-lint template.yaml and staticcheck ./...
+
+lint-template: ## cfn-lint template.yaml (skipped with a note when cfn-lint is missing, unless REQUIRE_CFN_LINT is set)
+	@if command -v $(CFN_LINT) >/dev/null 2>&1; then \
+		echo "$(CFN_LINT) $(CFN_LINT_FLAGS) -- template.yaml"; \
+		$(CFN_LINT) $(CFN_LINT_FLAGS) -- template.yaml || exit 1; \
+	elif [ -n "$(REQUIRE_CFN_LINT)" ]; then \
+		echo "error: $(CFN_LINT) not found and REQUIRE_CFN_LINT is set: install it with 'pip install cfn-lint'" >&2; exit 1; \
+	else \
+		echo "lint: $(CFN_LINT) not found, template.yaml not linted (pip install cfn-lint; CI requires it)"; \
+	fi
+
+staticcheck: check-go ## staticcheck ./... (version pinned by go.mod's tool directive)
+	$(GO) tool staticcheck ./...
+
+tidy-check: check-go ## Fail when go.mod or go.sum is not what `go mod tidy` makes them
+	@$(GO) mod tidy -diff || { echo "error: go.mod/go.sum are not tidy (diff above): run 'go mod tidy'" >&2; exit 1; }
 
 fmt: ## gofmt -w every Go file
 	@$(FIND_GO) -exec $(GOFMT) -w {} +
@@ -134,10 +174,13 @@ bench-lambda: check-go ## Report the functions' arm64 binary sizes and init dura
 	REPORT_LAMBDA=1 $(GO) test -run '^TestReportBinarySizeAndInit$$' -count=1 -v ./internal/dev/emulator
 
 run: check-go tools ## Run the whole service locally on its embedded defaults (RUN_ARGS=-h for flags)
-	$(GO) run ./infra/localstack $(RUN_ARGS)
+	BACKUPBRIDGE_LOCAL_SQS_PORT=$(LOCAL_SQS_PORT) BACKUPBRIDGE_LOCAL_DYNAMODB_PORT=$(LOCAL_DYNAMODB_PORT) \
+		$(GO) run ./infra/localstack $(RUN_ARGS)
 
-tools: check-go ## Install the pinned TOOLS into ./.bin (skips those present)
-	@mkdir -p "$(TOOLS_BIN)"; \
+tools: check-go ## Install the pinned TOOLS into ./.bin (skips those present) and build the loopback goaws
+	@echo "go tool -n $(GOAWS_TOOL) (builds goaws, loopback only, into the Go build cache)"; \
+	$(GO) tool -n $(GOAWS_TOOL) >/dev/null || exit 1; \
+	mkdir -p "$(TOOLS_BIN)"; \
 	for t in $(TOOLS); do \
 		name=$${t%%=*}; mod=$${t#*=}; \
 		if [ -x "$(TOOLS_BIN)/$$name" ]; then echo "tools: $$name present"; continue; fi; \

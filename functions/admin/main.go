@@ -1,9 +1,16 @@
 // Command admin is the operator API Lambda: API Gateway with IAM authorization.
-// Wiring only: the handler is internal/admin, assembled by internal/service.
+// Wiring only: the handler is internal/admin, assembled by
+// internal/service/adminfn and served through internal/lambdahttp.
 package main
 
-import "github.com/efs-cw/backupbridge/internal/service"
+import (
+	"github.com/efs-cw/backupbridge/internal/lambdahttp"
+	"github.com/efs-cw/backupbridge/internal/service"
+	"github.com/efs-cw/backupbridge/internal/service/adminfn"
+)
 
 func main() {
-	service.RunLambda("admin", true, func(s *service.Service) any { return s.Admin.Handle })
+	service.Run("admin", true, func(cfg service.Config, d service.Deps) any {
+		return lambdahttp.Handler(adminfn.New(cfg, d).Routes())
+	})
 }

@@ -1,9 +1,16 @@
 // Command webhook is the ingest Lambda: API Gateway (HTTP API) → SQS.
-// Wiring only: the handler is internal/webhook, assembled by internal/service.
+// Wiring only: the handler is internal/webhook, assembled by
+// internal/service/webhookfn and served through internal/lambdahttp.
 package main
 
-import "github.com/efs-cw/backupbridge/internal/service"
+import (
+	"github.com/efs-cw/backupbridge/internal/lambdahttp"
+	"github.com/efs-cw/backupbridge/internal/service"
+	"github.com/efs-cw/backupbridge/internal/service/webhookfn"
+)
 
 func main() {
-	service.RunLambda("webhook", true, func(s *service.Service) any { return s.Webhook.Handle })
+	service.Run("webhook", true, func(cfg service.Config, d service.Deps) any {
+		return lambdahttp.Handler(webhookfn.New(cfg, d).Routes())
+	})
 }

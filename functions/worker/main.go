@@ -1,9 +1,16 @@
 // Command worker is the queue consumer Lambda: SQS (ReportBatchItemFailures) → ConnectWise.
-// Wiring only: the handler is internal/worker, assembled by internal/service.
+// Wiring only: the handler is internal/worker, assembled by internal/service/workerfn.
 package main
 
-import "github.com/efs-cw/backupbridge/internal/service"
+import (
+	"os"
+
+	"github.com/efs-cw/backupbridge/internal/service"
+	"github.com/efs-cw/backupbridge/internal/service/workerfn"
+)
 
 func main() {
-	service.RunLambda("worker", false, func(s *service.Service) any { return s.Worker.Handle })
+	service.Run("worker", false, func(cfg service.Config, d service.Deps) any {
+		return workerfn.New(cfg, d, workerfn.Options{MetricsOut: os.Stdout}).Handle
+	})
 }

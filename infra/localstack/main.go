@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/dev/localstack"
 	"github.com/efs-cw/backupbridge/internal/partner"
 )
@@ -31,7 +32,7 @@ func main() {
 }
 
 func run() error {
-	addr := flag.String("addr", "127.0.0.1:3000", "listen address of the local API Gateway")
+	addr := flag.String("addr", "127.0.0.1:3000", "listen address of the local API Gateway (a loopback IP and port)")
 	dir := flag.String("dir", ".local", "directory for local state (CA, local secrets, goaws log)")
 	workers := flag.Int("workers", 2, "concurrent worker invocations")
 	resyncEvery := flag.Duration("resync-every", 24*time.Hour, "interval of the resync schedule")
@@ -84,7 +85,7 @@ func seedRealSite(ctx context.Context, st *localstack.Stack) error {
 	p.Priority = os.Getenv("CW_PRIORITY")
 	p.Products, p.Integration.Billing = nil, nil
 	s.PublicKey, s.PrivateKey, s.ClientID = os.Getenv("CW_PUBLIC_KEY"), os.Getenv("CW_PRIVATE_KEY"), os.Getenv("CW_CLIENT_ID")
-	if err := p.Validate(); err != nil {
+	if err := p.Validate(connectwise.SitePolicy{}); err != nil { // a real site is a public host
 		return fmt.Errorf("real ConnectWise site: %w", err)
 	}
 	if err := s.Validate(); err != nil {

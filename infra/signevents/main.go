@@ -44,6 +44,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/efs-cw/backupbridge/internal/contract"
+	"github.com/efs-cw/backupbridge/internal/lambdahttp"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
 	"github.com/efs-cw/backupbridge/internal/signature"
@@ -413,7 +414,7 @@ func checkTwin(path string, s sample, secret string, key []byte, partnerID strin
 		Now:        func() time.Time { return signedAt },
 		Log:        slog.New(slog.DiscardHandler),
 	}
-	resp, err := h.Handle(context.Background(), req)
+	resp, err := lambdahttp.Handler(h.Routes())(context.Background(), req)
 	if err != nil || resp.StatusCode != 202 {
 		return time.Time{}, fmt.Errorf("the webhook answers %d %s", resp.StatusCode, resp.Body)
 	}

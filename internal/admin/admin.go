@@ -1,5 +1,7 @@
-// Package admin is the operator API (the admin Lambda, behind API Gateway
-// with IAM authorization):
+// Package admin is the operator API, an http.Handler (API.Routes): the admin
+// Lambda behind API Gateway with IAM authorization (route ANY
+// /v1/admin/{proxy+}, through package lambdahttp), and the local stack
+// behind its stand-in for IAM. Its routes:
 //
 //	GET  /v1/admin/partners                       list partners
 //	POST /v1/admin/partners                       create {partner, secrets}
@@ -12,7 +14,9 @@
 //	POST /v1/admin/partners/{id}/customers/{cid}/sync     sync the customer now, bypassing the 12-hour window
 //	GET  /v1/admin/partners/{id}/customers/{cid}/preview  the changes a sync would make (dry run)
 //
-// Answers are JSON; errors are {"error": "...", "field": "..."}.
+// Answers are JSON; errors are {"error": "...", "field": "..."}. Any other
+// method or path under /v1/admin/ is 404 {"error": "no such operator route:
+// <method> <path>"}; a trailing slash is ignored.
 package admin
 
 import (
@@ -25,12 +29,12 @@ import (
 	"iter"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
+	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
@@ -59,7 +63,10 @@ type API struct {
 	Queue      Enqueuer
 	Usage      *usage.Store
 	Customers  resync.Customers
-	HTTPClient *http.Client // for validate's ConnectWise calls
+	HTTPClient *http.Client // for validate's ConnectWise calls (connectwise.NewHTTPClient)
+	// SitePolicy says which ConnectWise site hosts a partner may name (the
+	// zero value: public addresses only; see service.Config.SitePolicy).
+	SitePolicy connectwise.SitePolicy
 	Now        func() time.Time
 	Logger     *slog.Logger
 }
@@ -78,38 +85,46 @@ type redacted struct {
 	StoredInSecretManager bool   `json:"stored"`
 }
 
-// Handle routes one API Gateway request.
-func (a *API) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	method := req.RequestContext.HTTP.Method
-	path := strings.TrimSuffix(req.RawPath, "/")
-	if path == "" {
-		path = req.RequestContext.HTTP.Path
+// Routes returns the operator API as an http.Handler. A new operator
+// endpoint is one more line here.
+func (a *API) Routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, fn func(*http.Request) response) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { fn(r).write(w) })
 	}
-	parts := strings.Split(strings.TrimPrefix(path, "/v1/admin/"), "/")
-	if !strings.HasPrefix(path, "/v1/admin/") || parts[0] != "partners" {
-		return reply(http.StatusNotFound, errBody("no such operator route: "+method+" "+path, ""))
-	}
-	switch {
-	case len(parts) == 1 && method == http.MethodGet:
-		return a.list(ctx)
-	case len(parts) == 1 && method == http.MethodPost:
-		return a.create(ctx, req)
-	case len(parts) == 2 && method == http.MethodGet:
-		return a.get(ctx, parts[1])
-	case len(parts) == 2 && method == http.MethodPut:
-		return a.update(ctx, parts[1], req)
-	case len(parts) == 3 && (parts[2] == "validate" && method == http.MethodPost || parts[2] == "doctor" && method == http.MethodGet):
-		return a.validate(ctx, parts[1])
-	case len(parts) == 5 && parts[2] == "customers" && parts[4] == "sync" && method == http.MethodPost:
-		return a.syncNow(ctx, parts[1], parts[3], req)
-	case len(parts) == 5 && parts[2] == "customers" && parts[4] == "preview" && method == http.MethodGet:
-		return a.preview(ctx, parts[1], parts[3])
-	case len(parts) == 3 && parts[2] == "events" && method == http.MethodGet:
-		return a.events(ctx, parts[1], req.QueryStringParameters)
-	case len(parts) == 3 && parts[2] == "reprocess" && method == http.MethodPost:
-		return a.reprocess(ctx, parts[1], req)
-	}
-	return reply(http.StatusNotFound, errBody("no such operator route: "+method+" "+path, ""))
+	id := func(r *http.Request) string { return r.PathValue("id") }
+	handle("GET /v1/admin/partners", func(r *http.Request) response { return a.list(r.Context()) })
+	handle("POST /v1/admin/partners", a.create)
+	handle("GET /v1/admin/partners/{id}", func(r *http.Request) response { return a.get(r.Context(), id(r)) })
+	handle("PUT /v1/admin/partners/{id}", func(r *http.Request) response { return a.update(id(r), r) })
+	handle("POST /v1/admin/partners/{id}/validate", func(r *http.Request) response { return a.validate(r.Context(), id(r)) })
+	handle("GET /v1/admin/partners/{id}/doctor", func(r *http.Request) response { return a.validate(r.Context(), id(r)) })
+	handle("GET /v1/admin/partners/{id}/events", func(r *http.Request) response { return a.events(r.Context(), id(r), r.URL.Query()) })
+	handle("POST /v1/admin/partners/{id}/reprocess", func(r *http.Request) response { return a.reprocess(id(r), r) })
+	handle("POST /v1/admin/partners/{id}/customers/{cid}/sync", func(r *http.Request) response {
+		return a.syncNow(id(r), r.PathValue("cid"), r)
+	})
+	handle("GET /v1/admin/partners/{id}/customers/{cid}/preview", func(r *http.Request) response {
+		return a.preview(r.Context(), id(r), r.PathValue("cid"))
+	})
+	handle("/", func(r *http.Request) response {
+		return reply(http.StatusNotFound, errBody("no such operator route: "+r.Method+" "+r.URL.EscapedPath(), ""))
+	})
+	return trimSlash(mux)
+}
+
+// trimSlash serves a path ending in "/" (but the root) as the path without
+// it: GET /v1/admin/partners/ lists the partners.
+func trimSlash(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = strings.TrimSuffix(p, "/")
+			r2.URL.RawPath = strings.TrimSuffix(r.URL.RawPath, "/")
+			r = r2
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (a *API) now() time.Time {
@@ -119,20 +134,19 @@ func (a *API) now() time.Time {
 	return time.Now()
 }
 
-func (a *API) list(ctx context.Context) (events.APIGatewayV2HTTPResponse, error) {
+func (a *API) list(ctx context.Context) response {
 	out := []*partner.Partner{}
 	for p, err := range a.Partners.All(ctx) {
 		if err != nil {
-			return a.internal(err)
+			return a.internal(ctx, err)
 		}
 		out = append(out, p)
 	}
 	return reply(http.StatusOK, map[string]any{"partners": out})
 }
 
-func decode(req events.APIGatewayV2HTTPRequest, v any) error {
-	body := []byte(req.Body)
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("body is not the expected JSON: %v", err)
@@ -140,7 +154,7 @@ func decode(req events.APIGatewayV2HTTPRequest, v any) error {
 	return nil
 }
 
-func invalidAnswer(err error) (events.APIGatewayV2HTTPResponse, error) {
+func invalidAnswer(err error) response {
 	var ie *partner.InvalidError
 	if errors.As(err, &ie) {
 		return reply(http.StatusBadRequest, errBody(ie.Problem, ie.Field))
@@ -148,15 +162,16 @@ func invalidAnswer(err error) (events.APIGatewayV2HTTPResponse, error) {
 	return reply(http.StatusBadRequest, errBody(err.Error(), ""))
 }
 
-func (a *API) create(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+func (a *API) create(r *http.Request) response {
+	ctx := r.Context()
 	var b partnerBody
-	if err := decode(req, &b); err != nil {
+	if err := decode(r, &b); err != nil {
 		return reply(http.StatusBadRequest, errBody(err.Error(), ""))
 	}
 	if b.Partner == nil || b.Secrets == nil {
 		return reply(http.StatusBadRequest, errBody("both partner and secrets are required", "partner"))
 	}
-	if err := b.Partner.Validate(); err != nil {
+	if err := b.Partner.Validate(a.SitePolicy); err != nil {
 		return invalidAnswer(err)
 	}
 	if err := b.Secrets.Validate(); err != nil {
@@ -164,29 +179,29 @@ func (a *API) create(ctx context.Context, req events.APIGatewayV2HTTPRequest) (e
 	}
 	// Secrets first: a partner without secrets would fail every event.
 	if err := a.Secrets.PutSecrets(ctx, b.Partner.ID, *b.Secrets); err != nil {
-		return a.internal(err)
+		return a.internal(ctx, err)
 	}
 	if err := a.Partners.Create(ctx, b.Partner); errors.Is(err, partner.ErrExists) {
 		return reply(http.StatusConflict, errBody("partner "+b.Partner.ID+" exists; use PUT to update it", "partner.id"))
 	} else if err != nil {
-		return a.internal(err)
+		return a.internal(ctx, err)
 	}
 	return reply(http.StatusCreated, map[string]any{"partner": b.Partner})
 }
 
-func (a *API) get(ctx context.Context, id string) (events.APIGatewayV2HTTPResponse, error) {
+func (a *API) get(ctx context.Context, id string) response {
 	p, err := a.Partners.Get(ctx, id)
 	if errors.Is(err, partner.ErrNotFound) {
 		return reply(http.StatusNotFound, errBody("no partner "+id, ""))
 	}
 	if err != nil {
-		return a.internal(err)
+		return a.internal(ctx, err)
 	}
 	out := map[string]any{"partner": p}
 	if s, err := a.Secrets.GetSecrets(ctx, id); err == nil {
 		out["secrets"] = redacted{PublicKey: mask(s.PublicKey), PrivateKeySet: s.PrivateKey != "", ClientID: s.ClientID, WebhookSecretsCount: len(s.WebhookSecrets), StoredInSecretManager: true}
 	} else if !errors.Is(err, partner.ErrNotFound) {
-		return a.internal(err)
+		return a.internal(ctx, err)
 	}
 	return reply(http.StatusOK, out)
 }
@@ -198,9 +213,10 @@ func mask(s string) string {
 	return s[:4] + strings.Repeat("*", len(s)-4)
 }
 
-func (a *API) update(ctx context.Context, id string, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+func (a *API) update(id string, r *http.Request) response {
+	ctx := r.Context()
 	var b partnerBody
-	if err := decode(req, &b); err != nil {
+	if err := decode(r, &b); err != nil {
 		return reply(http.StatusBadRequest, errBody(err.Error(), ""))
 	}
 	if b.Partner == nil {
@@ -212,7 +228,7 @@ func (a *API) update(ctx context.Context, id string, req events.APIGatewayV2HTTP
 	if b.Partner.ID != id {
 		return reply(http.StatusBadRequest, errBody("partner.id does not match the path", "partner.id"))
 	}
-	if err := b.Partner.Validate(); err != nil {
+	if err := b.Partner.Validate(a.SitePolicy); err != nil {
 		return invalidAnswer(err)
 	}
 	if b.Secrets != nil {
@@ -220,14 +236,14 @@ func (a *API) update(ctx context.Context, id string, req events.APIGatewayV2HTTP
 			return invalidAnswer(err)
 		}
 		if err := a.Secrets.PutSecrets(ctx, id, *b.Secrets); err != nil {
-			return a.internal(err)
+			return a.internal(ctx, err)
 		}
 	}
 	switch err := a.Partners.Update(ctx, b.Partner); {
 	case errors.Is(err, partner.ErrConflict):
 		return reply(http.StatusConflict, errBody(err.Error(), "partner.version"))
 	case err != nil:
-		return a.internal(err)
+		return a.internal(ctx, err)
 	}
 	return reply(http.StatusOK, map[string]any{"partner": b.Partner})
 }
@@ -238,17 +254,17 @@ type Problem struct {
 	Problem string `json:"problem"`
 }
 
-func (a *API) validate(ctx context.Context, id string) (events.APIGatewayV2HTTPResponse, error) {
+func (a *API) validate(ctx context.Context, id string) response {
 	p, err := a.Partners.Get(ctx, id)
 	if errors.Is(err, partner.ErrNotFound) {
 		return reply(http.StatusNotFound, errBody("no partner "+id, ""))
 	}
 	if err != nil {
-		return a.internal(err)
+		return a.internal(ctx, err)
 	}
 	problems, err := a.doctor(ctx, p)
 	if err != nil {
-		return a.internal(err)
+		return a.internal(ctx, err)
 	}
 	if problems == nil {
 		problems = []Problem{}
@@ -256,17 +272,17 @@ func (a *API) validate(ctx context.Context, id string) (events.APIGatewayV2HTTPR
 	return reply(http.StatusOK, map[string]any{"ok": len(problems) == 0, "problems": problems})
 }
 
-func (a *API) events(ctx context.Context, id string, q map[string]string) (events.APIGatewayV2HTTPResponse, error) {
-	limit, _ := strconv.Atoi(q["limit"])
+func (a *API) events(ctx context.Context, id string, q url.Values) response {
+	limit, _ := strconv.Atoi(q.Get("limit"))
 	page, err := a.Log.List(ctx, eventlog.Query{
-		PartnerID: id, CustomerID: q["customer"], FailedOnly: q["failed"] == "true",
-		EventID: q["event"], Limit: limit, Cursor: q["cursor"],
+		PartnerID: id, CustomerID: q.Get("customer"), FailedOnly: q.Get("failed") == "true",
+		EventID: q.Get("event"), Limit: limit, Cursor: q.Get("cursor"),
 	})
 	if err != nil {
 		if strings.Contains(err.Error(), "cursor") {
 			return reply(http.StatusBadRequest, errBody("cursor is not valid", "cursor"))
 		}
-		return a.internal(err)
+		return a.internal(ctx, err)
 	}
 	if page.Entries == nil {
 		page.Entries = []eventlog.Entry{}
@@ -274,12 +290,13 @@ func (a *API) events(ctx context.Context, id string, q map[string]string) (event
 	return reply(http.StatusOK, page)
 }
 
-func (a *API) reprocess(ctx context.Context, id string, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+func (a *API) reprocess(id string, r *http.Request) response {
+	ctx := r.Context()
 	var b struct {
 		EventID string    `json:"eventId"`
 		Since   time.Time `json:"since"`
 	}
-	if err := decode(req, &b); err != nil || (b.EventID == "") == b.Since.IsZero() {
+	if err := decode(r, &b); err != nil || (b.EventID == "") == b.Since.IsZero() {
 		return reply(http.StatusBadRequest, errBody("body must be {\"eventId\": \"...\"} or {\"since\": \"<RFC 3339 time>\"}", "eventId"))
 	}
 	if !b.Since.IsZero() {
@@ -291,7 +308,7 @@ func (a *API) reprocess(ctx context.Context, id string, req events.APIGatewayV2H
 	for found == nil {
 		page, err := a.Log.List(ctx, q)
 		if err != nil {
-			return a.internal(err)
+			return a.internal(ctx, err)
 		}
 		for i := range page.Entries {
 			if len(page.Entries[i].Event) > 0 {
@@ -319,9 +336,9 @@ func (a *API) reprocess(ctx context.Context, id string, req events.APIGatewayV2H
 	return reply(http.StatusAccepted, map[string]any{"eventId": b.EventID, "requestId": requestID, "status": "queued"})
 }
 
-func (a *API) internal(err error) (events.APIGatewayV2HTTPResponse, error) {
+func (a *API) internal(ctx context.Context, err error) response {
 	if a.Logger != nil {
-		a.Logger.Error("operator API failure", "error", err)
+		a.Logger.ErrorContext(ctx, "operator API failure", "error", err)
 	}
 	return reply(http.StatusInternalServerError, errBody("internal error; see the admin function's log", ""))
 }
@@ -334,14 +351,21 @@ func errBody(msg, field string) map[string]string {
 	return m
 }
 
-func reply(status int, v any) (events.APIGatewayV2HTTPResponse, error) {
-	b, err := json.Marshal(v)
+// response is an operator API answer: a status and a JSON body.
+type response struct {
+	status int
+	body   any
+}
+
+func reply(status int, v any) response { return response{status: status, body: v} }
+
+// write sends the answer.
+func (resp response) write(w http.ResponseWriter) {
+	b, err := json.Marshal(resp.body)
 	if err != nil {
-		return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusInternalServerError}, nil
+		b, resp.status = []byte(`{"error":"internal error: the answer could not be encoded"}`), http.StatusInternalServerError
 	}
-	return events.APIGatewayV2HTTPResponse{
-		StatusCode: status,
-		Headers:    map[string]string{"content-type": "application/json"},
-		Body:       string(b),
-	}, nil
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(resp.status)
+	_, _ = w.Write(b)
 }

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/contract"
 	"github.com/efs-cw/backupbridge/internal/datasync"
@@ -27,8 +25,8 @@ import (
 // requestID derives a reprocess request id: the same operator request made
 // twice (two clicks within the same minute, or with the same idempotency-key
 // header) is one request.
-func (a *API) requestID(req events.APIGatewayV2HTTPRequest, parts ...string) string {
-	key := req.Headers["idempotency-key"]
+func (a *API) requestID(r *http.Request, parts ...string) string {
+	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
 		key = a.now().UTC().Truncate(time.Minute).Format(time.RFC3339)
 	}
@@ -36,13 +34,14 @@ func (a *API) requestID(req events.APIGatewayV2HTTPRequest, parts ...string) str
 	return "op-" + hex.EncodeToString(sum[:8])
 }
 
-func (a *API) syncNow(ctx context.Context, partnerID, customerID string, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+func (a *API) syncNow(partnerID, customerID string, r *http.Request) response {
+	ctx := r.Context()
 	if _, err := a.Partners.Get(ctx, partnerID); errors.Is(err, partner.ErrNotFound) {
 		return reply(http.StatusNotFound, errBody("no partner "+partnerID, ""))
 	} else if err != nil {
-		return a.internal(err)
+		return a.internal(ctx, err)
 	}
-	rid := a.requestID(req, "sync", partnerID, customerID)
+	rid := a.requestID(r, "sync", partnerID, customerID)
 	m := queue.Message{Version: queue.MessageVersion, Job: queue.JobSync, PartnerID: partnerID, CustomerID: customerID,
 		EventID: "sync:" + rid, RequestID: rid, Force: true, ReceivedAt: a.now()}
 	if err := a.Queue.Enqueue(ctx, m); err != nil {
@@ -51,14 +50,14 @@ func (a *API) syncNow(ctx context.Context, partnerID, customerID string, req eve
 	return reply(http.StatusAccepted, map[string]any{"customerId": customerID, "requestId": rid, "status": "queued"})
 }
 
-func (a *API) reprocessSince(ctx context.Context, partnerID string, since time.Time) (events.APIGatewayV2HTTPResponse, error) {
+func (a *API) reprocessSince(ctx context.Context, partnerID string, since time.Time) response {
 	sum := sha256.Sum256([]byte(partnerID + "#" + since.UTC().Format(time.RFC3339Nano)))
 	rid := "op-since-" + hex.EncodeToString(sum[:8])
 	seen := map[string]bool{}
 	queued := 0
 	for e, err := range a.Log.Outstanding(ctx, partnerID) {
 		if err != nil {
-			return a.internal(err)
+			return a.internal(ctx, err)
 		}
 		if e.At.Before(since) {
 			break // newest first: the rest is older
@@ -79,7 +78,7 @@ func (a *API) reprocessSince(ctx context.Context, partnerID string, since time.T
 
 // client builds the partner's ConnectWise client, or says what is wrong.
 func (a *API) client(ctx context.Context, p *partner.Partner) (*connectwise.Client, *Problem) {
-	if err := partner.CheckSiteURL(p.SiteURL); err != nil {
+	if err := partner.CheckSiteURL(p.SiteURL, a.SitePolicy); err != nil {
 		return nil, &Problem{"siteUrl", err.Error()}
 	}
 	s, err := a.Secrets.GetSecrets(ctx, p.ID)
@@ -95,13 +94,13 @@ func (a *API) client(ctx context.Context, p *partner.Partner) (*connectwise.Clie
 	return cw, nil
 }
 
-func (a *API) preview(ctx context.Context, partnerID, customerID string) (events.APIGatewayV2HTTPResponse, error) {
+func (a *API) preview(ctx context.Context, partnerID, customerID string) response {
 	p, err := a.Partners.Get(ctx, partnerID)
 	if errors.Is(err, partner.ErrNotFound) {
 		return reply(http.StatusNotFound, errBody("no partner "+partnerID, ""))
 	}
 	if err != nil {
-		return a.internal(err)
+		return a.internal(ctx, err)
 	}
 	cw, prob := a.client(ctx, p)
 	if prob != nil {
@@ -117,7 +116,7 @@ func (a *API) preview(ctx context.Context, partnerID, customerID string) (events
 	}
 	cust, accts, err := a.Usage.Load(ctx, partnerID, customerID)
 	if err != nil {
-		return a.internal(err)
+		return a.internal(ctx, err)
 	}
 	figs := datasync.Aggregate(accts, cust, datasync.Rounding(p.GBRounding))
 	res, err := datasync.Sync(ctx, datasync.Request{Partner: p, CW: cw, CompanyID: company.ID, ManagedID: mid, Figures: figs, DryRun: true})

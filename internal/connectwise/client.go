@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -36,16 +37,24 @@ const (
 // Options configure NewClient.
 type Options struct {
 	// SiteURL is the ConnectWise API host, e.g. https://api-na.myconnectwise.net.
-	// It must be https and carry no path; a trailing slash is fine.
+	// It must be https and carry no path; a trailing slash is fine. A
+	// literal address that is never a ConnectWise site (private,
+	// link-local, ...: see SitePolicy) is refused here; loopback is left to
+	// the HTTP client's SitePolicy (NewHTTPClient), which also judges the
+	// addresses a host name resolves to.
 	SiteURL string
 	// Codebase is the release folder, e.g. "v4_6_release/" on premise or
 	// "v2025_1/" in the cloud. Empty: looked up with LookupCompanyInfo.
 	Codebase string
 	// Credentials are the company ID, API member keys and clientId.
 	Credentials Credentials
-	// HTTPClient sends the requests. Nil: a client with DefaultTimeout that
-	// refuses redirects away from https. A client whose transport disables
-	// TLS certificate verification is refused.
+	// HTTPClient sends the requests; build it with NewHTTPClient, the only
+	// client that also guards the addresses it connects to. Nil:
+	// NewHTTPClient's client with the default options (DefaultTimeout,
+	// public addresses only). Whatever client is given, NewClient sends with
+	// a copy that refuses every redirect and every request that is not
+	// https. A client whose transport disables TLS certificate verification
+	// is refused.
 	HTTPClient *http.Client
 	// APIVersion is pinned in the Accept header; default DefaultAPIVersion.
 	APIVersion string
@@ -91,18 +100,18 @@ type service struct{ client *Client }
 // NewClient checks the options, looks the codebase up when Options.Codebase
 // is empty (GET {site}/login/companyinfo/{companyId}) and returns a client.
 //
-// A SiteURL that is not https, or that carries a path, query or user name,
-// is refused with an error matching ErrInvalidSiteURL that says what to
-// enter instead.
+// A SiteURL that is not https, that carries a path, query or user name, or
+// whose host is an address no ConnectWise site has, is refused with an error
+// matching ErrInvalidSiteURL that says what to enter instead.
 func NewClient(ctx context.Context, opts Options) (*Client, error) {
-	site, err := parseSiteURL(opts.SiteURL)
+	site, err := checkSite(opts.SiteURL, clientLiteralPolicy)
 	if err != nil {
 		return nil, err
 	}
 	if err := opts.Credentials.validate(); err != nil {
 		return nil, err
 	}
-	hc, err := checkHTTPClient(opts.HTTPClient)
+	hc, err := guardClient(opts.HTTPClient)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +151,10 @@ func NewClient(ctx context.Context, opts Options) (*Client, error) {
 		c.lookedUp = true
 	}
 	cb, err := normalizeCodebase(codebase)
+	if err != nil && c.lookedUp {
+		// the codebase came from the site's answer: do not repeat it
+		return nil, fmt.Errorf("connectwise: %s answered a codebase for company %q that is not a release folder such as \"v4_6_release/\" (is it a ConnectWise site? set Options.Codebase to skip the lookup)", site, creds.CompanyID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -186,19 +199,42 @@ func (e *invalidSiteURLError) Is(target error) bool { return target == ErrInvali
 
 const siteExample = "https://api-na.myconnectwise.net"
 
-// parseSiteURL accepts "https://host" or "https://host/" and returns the
-// scheme and host.
-// CheckSiteURL checks a ConnectWise site URL as NewClient does (https, a host
-// and nothing else) and returns it normalised ("https://host"); the error
-// says what to enter and matches ErrInvalidSiteURL.
-func CheckSiteURL(raw string) (string, error) {
-	u, err := parseSiteURL(raw)
+// CheckSiteURL checks a ConnectWise site URL: https, a host and nothing
+// else, and a host that policy allows (see SitePolicy: loopback only with
+// AllowLoopback; private, link-local, unspecified and other internal
+// addresses never). It returns the URL normalised ("https://host"); the
+// error says what to enter and matches ErrInvalidSiteURL (and, for a refused
+// address, ErrAddressNotAllowed). A host name is not resolved here: the
+// transport of NewHTTPClient judges the addresses it resolves to.
+func CheckSiteURL(raw string, policy SitePolicy) (string, error) {
+	u, err := checkSite(raw, policy)
 	if err != nil {
 		return "", err
 	}
 	return u.String(), nil
 }
 
+// clientLiteralPolicy is the policy NewClient and LookupCompanyInfo apply to
+// the literal host of the site URL: every address no ConnectWise site can
+// have is refused; loopback is the HTTP client's SitePolicy to judge.
+var clientLiteralPolicy = SitePolicy{AllowLoopback: true}
+
+// checkSite is parseSiteURL and then policy on the host.
+func checkSite(raw string, policy SitePolicy) (*url.URL, error) {
+	u, err := parseSiteURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	host := u.Hostname()
+	if why := policy.checkHost(host); why != "" {
+		return nil, &refusedError{kind: ErrAddressNotAllowed, msg: fmt.Sprintf(
+			"ConnectWise site URL %q: %s is %s; enter the public ConnectWise API host, e.g. %s", u.String(), host, why, siteExample)}
+	}
+	return u, nil
+}
+
+// parseSiteURL accepts "https://host" or "https://host/" and returns the
+// scheme and host.
 func parseSiteURL(raw string) (*url.URL, error) {
 	bad := func(format string, args ...any) error {
 		return &invalidSiteURLError{msg: fmt.Sprintf(format, args...)}
@@ -244,29 +280,6 @@ func normalizeCodebase(cb string) (string, error) {
 		return "", fmt.Errorf("connectwise: codebase %q is not a release folder such as \"v4_6_release/\" or \"v2025_1/\"", cb)
 	}
 	return cb, nil
-}
-
-var errInsecureRedirect = errors.New("connectwise: refusing a redirect away from https")
-
-func checkHTTPClient(hc *http.Client) (*http.Client, error) {
-	if hc == nil {
-		return &http.Client{
-			Timeout: DefaultTimeout,
-			CheckRedirect: func(req *http.Request, via []*http.Request) error {
-				if req.URL.Scheme != "https" {
-					return errInsecureRedirect
-				}
-				if len(via) >= 5 {
-					return errors.New("connectwise: stopped after 5 redirects")
-				}
-				return nil
-			},
-		}, nil
-	}
-	if t, ok := hc.Transport.(*http.Transport); ok && t.TLSClientConfig != nil && t.TLSClientConfig.InsecureSkipVerify {
-		return nil, errors.New("connectwise: the HTTP client disables TLS certificate verification (InsecureSkipVerify): ConnectWise credentials are only sent over verified TLS; trust the server's CA with RootCAs instead")
-	}
-	return hc, nil
 }
 
 // NewRequest builds a request for path, relative to BaseURL (for example
@@ -478,13 +491,43 @@ type transportError struct {
 }
 
 func (e *transportError) Error() string {
+	var refused *refusedError
+	if errors.As(e.err, &refused) {
+		return fmt.Sprintf("ConnectWise %s %s: %s", e.method, e.path, refused.msg)
+	}
 	inner := e.err
 	var ue *url.Error
 	if errors.As(inner, &ue) && ue.Err != nil {
 		inner = ue.Err // the URL is already named by method and path
 	}
-	return fmt.Sprintf("ConnectWise %s %s: no answer: %v", e.method, e.path, inner)
+	msg := inner.Error()
+	if strings.Contains(msg, "malformed HTTP") {
+		// net/http quotes what the server sent instead of HTTP: not shown
+		msg = "the server's answer is not HTTP (is the site URL a ConnectWise site?)"
+	}
+	return fmt.Sprintf("ConnectWise %s %s: no answer: %s", e.method, e.path, Truncate(CleanLine(msg), maxMessage))
 }
+
+// mediaTypeOf names the media type of r's body ("text/html") when its
+// Content-Type header is a valid one, without its parameters; a header that
+// is not is not shown.
+func mediaTypeOf(r *http.Response) string {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt == "" || len(mt) > 60 {
+		return "no valid Content-Type"
+	}
+	return mt
+}
+
+// decodeError is an answer that is not the JSON expected. Its text never
+// holds the answer; the JSON error is kept for errors.As.
+type decodeError struct {
+	what string
+	err  error
+}
+
+func (e *decodeError) Error() string { return e.what }
+func (e *decodeError) Unwrap() error { return e.err }
 
 func (e *transportError) Unwrap() error { return e.err }
 
@@ -511,8 +554,7 @@ func (c *Client) send(req *http.Request, v any) (*Response, error) {
 		_ = hresp.Body.Close()
 	}()
 	resp := newResponse(hresp)
-	if err := CheckResponse(hresp); err != nil {
-		c.scrubError(err)
+	if err := checkResponse(hresp, c.scrub); err != nil {
 		return resp, err
 	}
 	if v == nil {
@@ -525,29 +567,17 @@ func (c *Client) send(req *http.Request, v any) (*Response, error) {
 		return resp, nil
 	}
 	if err := json.NewDecoder(hresp.Body).Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return resp, fmt.Errorf("ConnectWise %s %s: decoding the answer: %w", req.Method, apiPath(req.URL.Path), err)
+		return resp, &decodeError{what: fmt.Sprintf("ConnectWise %s %s: the answer (HTTP %d, %s) is not the JSON expected", req.Method, apiPath(req.URL.Path), hresp.StatusCode, mediaTypeOf(hresp)), err: err}
 	}
 	return resp, nil
 }
 
-// scrubError removes any credential text a server might have echoed.
-func (c *Client) scrubError(err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		return
+// scrub removes any credential text a server might have echoed.
+func (c *Client) scrub(s string) string {
+	for _, secret := range c.secret.scrub {
+		s = strings.ReplaceAll(s, secret, redacted)
 	}
-	scrub := func(s string) string {
-		for _, secret := range c.secret.scrub {
-			s = strings.ReplaceAll(s, secret, redacted)
-		}
-		return s
-	}
-	e.Message = scrub(e.Message)
-	e.Code = scrub(e.Code)
-	for i := range e.Errors {
-		fe := &e.Errors[i]
-		fe.Message, fe.Code, fe.Field, fe.Resource = scrub(fe.Message), scrub(fe.Code), scrub(fe.Field), scrub(fe.Resource)
-	}
+	return s
 }
 
 // codebaseMoved reports a 404 that did not come from the ConnectWise API
@@ -624,18 +654,21 @@ type CompanyInfo struct {
 }
 
 // LookupCompanyInfo asks a ConnectWise site which codebase serves a company.
-// GET {siteURL}/login/companyinfo/{companyId}, without authentication. hc nil
-// uses a client with DefaultTimeout. An answer without a codebase (an unknown
-// company) is an error that says to check the company ID.
+// GET {siteURL}/login/companyinfo/{companyId}, without authentication. hc is
+// used as NewClient uses Options.HTTPClient (nil: NewHTTPClient's default
+// client; any client: redirects and plain http refused). An answer without a
+// codebase (an unknown company) is an error that says to check the company
+// ID. The strings of the answer are cleaned with CleanLine and cut to 100
+// characters.
 func LookupCompanyInfo(ctx context.Context, hc *http.Client, siteURL, companyID string) (*CompanyInfo, error) {
-	site, err := parseSiteURL(siteURL)
+	site, err := checkSite(siteURL, clientLiteralPolicy)
 	if err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(companyID) == "" {
 		return nil, errors.New("connectwise: company ID is empty: set the company ID you log in to ConnectWise with")
 	}
-	if hc, err = checkHTTPClient(hc); err != nil {
+	if hc, err = guardClient(hc); err != nil {
 		return nil, err
 	}
 	u := *site
@@ -659,7 +692,10 @@ func LookupCompanyInfo(ctx context.Context, hc *http.Client, siteURL, companyID 
 	}
 	var info CompanyInfo
 	if err := json.NewDecoder(io.LimitReader(hresp.Body, 1<<20)).Decode(&info); err != nil {
-		return nil, fmt.Errorf("ConnectWise GET login/companyinfo/%s: the answer is not company info (is %s a ConnectWise site?): %w", companyID, site, err)
+		return nil, &decodeError{what: fmt.Sprintf("ConnectWise GET login/companyinfo/%s: the answer is not company info (is %s a ConnectWise site?)", companyID, site), err: err}
+	}
+	for _, f := range []*string{&info.CompanyName, &info.Codebase, &info.VersionCode, &info.CompanyID} {
+		*f = Truncate(CleanLine(*f), 100)
 	}
 	if strings.TrimSpace(info.Codebase) == "" {
 		return nil, fmt.Errorf("ConnectWise GET login/companyinfo/%s: %s does not know company %q: check the company ID (the one you log in to ConnectWise with)", companyID, site, companyID)

@@ -207,6 +207,13 @@ func TestNewClientSiteURL(t *testing.T) {
 		{site: "https://api-na.myconnectwise.net?company=acme", contain: "without a query"},
 		{site: "https://bob:hunter2@api-na.myconnectwise.net", contain: "must not contain a user name or password"},
 		{site: "http://bob:hunter2@api-na.myconnectwise.net", contain: "must start with https://"},
+		// addresses no ConnectWise site has are refused whatever the client
+		{site: "https://169.254.169.254", contain: "169.254.169.254 is a link-local address"},
+		{site: "https://[::ffff:169.254.169.254]/", contain: "link-local"},
+		{site: "https://[fd00:ec2::254]", contain: "fd00:ec2::254 is a unique local IPv6 address"},
+		{site: "https://0.0.0.0:443", contain: "unspecified"},
+		{site: "https://10.1.2.3", contain: "private"},
+		{site: "https://127.1", contain: "not a host name"},
 		{site: "https://api-na.myconnectwise.net"},
 		{site: "https://api-na.myconnectwise.net/"},
 		{site: "  https://api-na.myconnectwise.net/  "},

@@ -13,14 +13,34 @@
 // LookupCompanyInfo, and looked up again once if a later call answers 404
 // with a body that is not a ConnectWise error (the codebase moved).
 //
+// NewHTTPClient builds every HTTP client that talks to ConnectWise. It
+// refuses every redirect (ConnectWise never redirects an API call, and
+// following one would send the credentials elsewhere), every request that is
+// not https, and every address its SitePolicy refuses, on the URL's host and
+// again at dial time on the addresses a name resolves to: loopback only
+// with the development switch SitePolicy.AllowLoopback; private, link-local
+// (cloud metadata), shared, multicast and unspecified addresses never.
+// CheckSiteURL applies the same policy to a site URL an operator enters.
+// NewClient sends through a copy of whatever client it is given that
+// refuses redirects and plain http.
+//
 // # Errors
 //
-// CheckResponse turns every non-2xx answer into an *Error (ConnectWise's
-// error body, or a short summary of an HTML or plain body) or, for 429, a
-// *RateLimitError carrying RetryAfter. Match kinds with errors.Is against
+// CheckResponse turns every non-2xx answer into an *Error (ConnectWise's own
+// JSON error message, cleaned of control and format characters and cut to
+// 200 characters; any other body, such as a proxy's HTML page, is never
+// shown, only its HTTP status) or, for 429, a *RateLimitError carrying
+// RetryAfter. Match kinds with errors.Is against
 // ErrNotFound, ErrUnauthorized, ErrRateLimited and ErrServer, or ask
 // IsTransient / IsPermanent what the caller should do next. No error text
 // ever contains the credentials.
+//
+// # Text
+//
+// CleanText and CleanLine remove control and format characters (bidi
+// overrides, zero-width characters, NUL, ...) from text sent to ConnectWise;
+// Truncate cuts it to a length as ConnectWise counts it (TextLen: UTF-16
+// code units).
 //
 // # Retries
 //

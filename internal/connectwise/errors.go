@@ -1,13 +1,13 @@
 package connectwise
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"net"
 	"net/http"
@@ -16,7 +16,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode"
 )
 
 // Kinds of failure, matched with errors.Is.
@@ -30,8 +29,11 @@ var (
 	ErrRateLimited = errors.New("connectwise: rate limited")
 	// ErrServer matches any 5xx.
 	ErrServer = errors.New("connectwise: server error")
-	// ErrInvalidSiteURL matches a site URL NewClient or LookupCompanyInfo
-	// refused (not https, has a path, ...).
+	// ErrInvalidSiteURL matches a site URL NewClient, CheckSiteURL or
+	// LookupCompanyInfo refused (not https, has a path, an internal
+	// address, ...), and a request the HTTP client refused because the site
+	// is not a ConnectWise API host (ErrRedirectRefused,
+	// ErrAddressNotAllowed, a request that is not https).
 	ErrInvalidSiteURL = errors.New("connectwise: invalid site URL")
 )
 
@@ -44,9 +46,13 @@ type FieldError struct {
 }
 
 // Error is a non-2xx answer from ConnectWise. Code, Message and Errors come
-// from ConnectWise's error body ({"code","message","errors":[...]}); for an
-// HTML or plain body, Message is its text (tags stripped, at most 200
-// characters) and Code is empty.
+// from ConnectWise's JSON error body ({"code","message","errors":[...]}),
+// cleaned with CleanLine (no control or format characters) and cut: Message
+// and each field error's message to 200 characters, codes and field names to
+// 60, at most 10 field errors. Any other body (HTML from a proxy, a
+// redirect page, other JSON) is never shown: Message is the HTTP status text
+// ("Service Unavailable") and Code is empty. Error() shows at most 200
+// characters of ConnectWise's words.
 type Error struct {
 	StatusCode int
 	Code       string
@@ -69,8 +75,8 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("ConnectWise ")
 	b.WriteString(strconv.Itoa(e.StatusCode))
-	if e.Code != "" {
-		b.WriteString(" " + e.Code)
+	if code := Truncate(CleanLine(e.Code), maxCode); code != "" {
+		b.WriteString(" " + code)
 	}
 	if e.Method != "" || e.Path != "" {
 		b.WriteString(" on " + strings.TrimSpace(e.Method+" "+e.Path))
@@ -100,6 +106,10 @@ func (e *Error) Error() string {
 			detail += ": "
 		}
 		detail += strings.Join(fields, "; ")
+	}
+	detail = Truncate(CleanLine(detail), maxMessage)
+	if detail == http.StatusText(e.StatusCode) && (e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden) {
+		detail = "" // only the status, already explained
 	}
 	if detail != "" {
 		if e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden {
@@ -159,12 +169,29 @@ func (e *RateLimitError) Unwrap() error {
 // Is matches ErrRateLimited.
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
-const maxErrorBody = 1 << 20
+const (
+	maxErrorBody = 1 << 20
+	// maxMessage is the most characters (UTF-16 code units, so also runes)
+	// of ConnectWise's message an error shows.
+	maxMessage = 200
+	// maxCode bounds a code, field or resource name of an error body.
+	maxCode = 60
+	// maxFieldErrors bounds the field errors kept from an error body.
+	maxFieldErrors = 10
+)
 
 // CheckResponse returns nil for a 2xx answer and otherwise an *Error (a
 // *RateLimitError for 429) built from the body, which it reads (at most
-// 1 MiB) but does not close.
+// 1 MiB) but does not close. Only a ConnectWise JSON error body is shown,
+// cleaned and cut (see Error); any other body is not.
 func CheckResponse(r *http.Response) error {
+	return checkResponse(r, nil)
+}
+
+// checkResponse is CheckResponse; scrub, when not nil, removes secrets from
+// the body's text after it is cleaned and before it is cut, so that no
+// part of a secret survives a cut.
+func checkResponse(r *http.Response, scrub func(string) string) error {
 	if r.StatusCode >= 200 && r.StatusCode <= 299 {
 		return nil
 	}
@@ -177,9 +204,12 @@ func CheckResponse(r *http.Response) error {
 	if r.Body != nil {
 		data, _ = io.ReadAll(io.LimitReader(r.Body, maxErrorBody))
 	}
-	parseErrorBody(e, data)
+	parseErrorBody(e, data, scrub)
 	if e.Message == "" && e.Code == "" && len(e.Errors) == 0 {
 		e.Message = http.StatusText(r.StatusCode)
+	}
+	if e.Message == "" && !e.fromAPI {
+		e.Message = "HTTP " + strconv.Itoa(r.StatusCode)
 	}
 	e.retryAfter, e.hasRetryAfter = parseRetryAfter(r.Header.Get("Retry-After"), time.Now())
 	if r.StatusCode != http.StatusTooManyRequests {
@@ -197,78 +227,52 @@ func CheckResponse(r *http.Response) error {
 
 var tryAgainRE = regexp.MustCompile(`(?i)try again in ([0-9]{1,5}) seconds?`)
 
-// parseErrorBody fills e from a ConnectWise JSON error, or summarises any
-// other body.
-func parseErrorBody(e *Error, data []byte) {
-	trimmed := strings.TrimSpace(string(data))
-	if strings.HasPrefix(trimmed, "{") {
-		var body struct {
-			Code    string       `json:"code"`
-			Error   string       `json:"error"` // the 429 body uses "error"
-			Message string       `json:"message"`
-			Errors  []FieldError `json:"errors"`
-		}
-		if json.Unmarshal([]byte(trimmed), &body) == nil && (body.Code != "" || body.Error != "" || body.Message != "") {
-			e.fromAPI = true
-			e.Code = clean(body.Code, 100)
-			if e.Code == "" {
-				e.Code = clean(body.Error, 100)
-			}
-			e.Message = clean(body.Message, 1000)
-			for _, fe := range body.Errors {
-				e.Errors = append(e.Errors, FieldError{
-					Code: clean(fe.Code, 100), Message: clean(fe.Message, 1000),
-					Resource: clean(fe.Resource, 100), Field: clean(fe.Field, 100),
-				})
-			}
-			return
-		}
+// parseErrorBody fills e from a ConnectWise JSON error body: an object with
+// a string "message" and a string "code" (or "error", which the 429 body
+// uses), at least one of them non-empty. Anything else leaves e empty: its
+// text is never shown.
+func parseErrorBody(e *Error, data []byte, scrub func(string) string) {
+	trimmed := bytes.TrimSpace(data)
+	if !bytes.HasPrefix(trimmed, []byte("{")) {
+		return
 	}
-	e.Message = summarize(trimmed, 200)
-}
-
-var (
-	scriptRE  = regexp.MustCompile(`(?is)<(script|style)\b.*?</(script|style)\s*>`)
-	commentRE = regexp.MustCompile(`(?s)<!--.*?-->`)
-	tagRE     = regexp.MustCompile(`(?s)<[^>]*>`)
-)
-
-// summarize turns an HTML or plain body into at most n characters of text.
-func summarize(s string, n int) string {
-	if strings.Contains(s, "<") {
-		s = scriptRE.ReplaceAllString(s, " ")
-		s = commentRE.ReplaceAllString(s, " ")
-		s = tagRE.ReplaceAllString(s, " ")
-		s = html.UnescapeString(s)
+	var body struct {
+		Code    *string      `json:"code"`
+		Error   *string      `json:"error"` // the 429 body uses "error"
+		Message *string      `json:"message"`
+		Errors  []FieldError `json:"errors"`
 	}
-	return clean(s, n)
-}
-
-// clean collapses whitespace, drops control characters and invalid UTF-8,
-// and cuts to n characters.
-func clean(s string, n int) string {
-	s = strings.ToValidUTF8(s, "")
-	var b strings.Builder
-	space := false
-	count := 0
-	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			space = b.Len() > 0
-			continue
-		}
-		if count >= n {
-			b.WriteString("…")
-			return b.String()
-		}
-		if space {
-			b.WriteByte(' ')
-			count++
-			space = false
-		}
-		b.WriteRune(r)
-		count++
+	if json.Unmarshal(trimmed, &body) != nil || body.Message == nil || (body.Code == nil && body.Error == nil) {
+		return
 	}
-	return b.String()
+	text := func(s string, n int) string {
+		s = CleanLine(s)
+		if scrub != nil {
+			s = scrub(s)
+		}
+		return Truncate(s, n)
+	}
+	code := body.Code
+	if code == nil || *code == "" {
+		code = body.Error
+	}
+	if code != nil {
+		e.Code = text(*code, maxCode)
+	}
+	e.Message = text(*body.Message, maxMessage)
+	if e.Code == "" && e.Message == "" {
+		return
+	}
+	e.fromAPI = true
+	for i, fe := range body.Errors {
+		if i == maxFieldErrors {
+			break
+		}
+		e.Errors = append(e.Errors, FieldError{
+			Code: text(fe.Code, maxCode), Message: text(fe.Message, maxMessage),
+			Resource: text(fe.Resource, maxCode), Field: text(fe.Field, maxCode),
+		})
+	}
 }
 
 // parseRetryAfter reads Retry-After as seconds or as an HTTP date.
@@ -338,7 +342,8 @@ func IsTransient(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	if errors.Is(err, errInsecureRedirect) || isTLSVerification(err) {
+	if errors.Is(err, ErrInvalidSiteURL) || errors.Is(err, errInsecureSkipVerify) || isTLSVerification(err) {
+		// a refused redirect, address or scheme, or a certificate failure
 		return false
 	}
 	var ne net.Error

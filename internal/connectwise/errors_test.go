@@ -3,6 +3,7 @@ package connectwise
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +12,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -50,40 +53,81 @@ func TestCheckResponseConnectWiseError(t *testing.T) {
 	}
 }
 
-func TestCheckResponseHTMLAndPlainBodies(t *testing.T) {
+// TestCheckResponseNeverShowsAForeignBody: only ConnectWise's JSON error
+// shape is shown; HTML, plain text and other JSON give the status text.
+func TestCheckResponseNeverShowsAForeignBody(t *testing.T) {
 	t.Parallel()
-	err := CheckResponse(response(503, http.Header{"Content-Type": {"text/html"}}, fixture(t, "service_unavailable.html")))
-	var e *Error
-	if !errors.As(err, &e) {
-		t.Fatalf("err = %v", err)
+	tests := []struct {
+		name   string
+		status int
+		body   []byte
+		want   string
+	}{
+		{"HTML 503", 503, fixture(t, "service_unavailable.html"), "ConnectWise 503 on POST service/tickets: Service Unavailable"},
+		{"HTML 404", 404, fixture(t, "not_found.html"), "ConnectWise 404 on POST service/tickets: Not Found"},
+		{"plain", 502, []byte("Bad Gateway\r\n\tupstream reset by 10.0.0.7"), "ConnectWise 502 on POST service/tickets: Bad Gateway"},
+		{"empty", 500, nil, "ConnectWise 500 on POST service/tickets: Internal Server Error"},
+		{"other JSON", 400, []byte(`{"unexpected":true,"secret":"s3cr3t"}`), "ConnectWise 400 on POST service/tickets: Bad Request"},
+		{"message without code", 400, []byte(`{"message":"from somewhere else"}`), "ConnectWise 400 on POST service/tickets: Bad Request"},
+		{"code not a string", 400, []byte(`{"code":1,"message":"m"}`), "ConnectWise 400 on POST service/tickets: Bad Request"},
+		{"JSON array", 400, []byte(`[{"code":"X","message":"m"}]`), "ConnectWise 400 on POST service/tickets: Bad Request"},
+		{"unknown status", 599, []byte("<html>x</html>"), "ConnectWise 599 on POST service/tickets: HTTP 599"},
 	}
-	if strings.ContainsAny(e.Message, "<>") || strings.Contains(e.Message, "font-family") || strings.Contains(e.Message, "gtag") || strings.Contains(e.Message, "&amp;") {
-		t.Fatalf("HTML not stripped: %q", e.Message)
+	for _, tt := range tests {
+		err := CheckResponse(response(tt.status, http.Header{"Content-Type": {"text/html"}}, tt.body))
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("%s: err = %v", tt.name, err)
+		}
+		if got := err.Error(); got != tt.want {
+			t.Errorf("%s: Error() = %q\nwant %q", tt.name, got, tt.want)
+		}
+		if e.Code != "" || e.fromAPI {
+			t.Errorf("%s: code %q, fromAPI %v for a body that is not a ConnectWise error", tt.name, e.Code, e.fromAPI)
+		}
 	}
-	if !strings.HasPrefix(e.Message, "503 Service Unavailable Service Unavailable The server is temporarily unable") {
-		t.Fatalf("Message = %q", e.Message)
-	}
-	if n := utf8.RuneCountInString(e.Message); n > 201 || !strings.HasSuffix(e.Message, "…") {
-		t.Fatalf("Message has %d characters, want at most 200 and an ellipsis: %q", n, e.Message)
-	}
-	if e.Code != "" || !errors.Is(err, ErrServer) || !IsTransient(err) {
-		t.Fatalf("503: code %q, ErrServer %v, transient %v", e.Code, errors.Is(err, ErrServer), IsTransient(err))
-	}
-
-	err = CheckResponse(response(502, nil, []byte("Bad Gateway\r\n\tupstream reset")))
-	if got := err.Error(); got != "ConnectWise 502 on POST service/tickets: Bad Gateway upstream reset" {
-		t.Fatalf("plain body: %q", got)
-	}
-	err = CheckResponse(response(500, nil, nil))
-	if got := err.Error(); got != "ConnectWise 500 on POST service/tickets: Internal Server Error" {
-		t.Fatalf("empty body: %q", got)
-	}
-	err = CheckResponse(response(400, nil, []byte(`{"unexpected":true}`)))
-	if got := err.Error(); got != `ConnectWise 400 on POST service/tickets: {"unexpected":true}` {
-		t.Fatalf("other JSON: %q", got)
+	if err := CheckResponse(response(503, nil, fixture(t, "service_unavailable.html"))); !errors.Is(err, ErrServer) || !IsTransient(err) {
+		t.Fatalf("503: ErrServer %v, transient %v", errors.Is(err, ErrServer), IsTransient(err))
 	}
 	if CheckResponse(response(204, nil, nil)) != nil {
 		t.Fatal("204 is not an error")
+	}
+}
+
+// TestConnectWiseMessageIsCleanedAndCut: ConnectWise's own message is shown,
+// without control or format characters, at most 200 characters.
+func TestConnectWiseMessageIsCleanedAndCut(t *testing.T) {
+	t.Parallel()
+	hostile := "Ticket\u202e txt.exe\u2028second line\x00\x1b[31m red\u200b \ufeff" + strings.Repeat("é😀", 200)
+	body, _ := json.Marshal(map[string]any{"code": "Invalid\nObject\u202e", "message": hostile,
+		"errors": []map[string]string{{"code": "X", "message": strings.Repeat("m", 500), "field": "summary\u2066"}}})
+	err := CheckResponse(response(400, nil, body))
+	var e *Error
+	if !errors.As(err, &e) || !e.fromAPI {
+		t.Fatalf("err = %v", err)
+	}
+	for _, s := range []string{e.Code, e.Message, e.Errors[0].Message, e.Errors[0].Field, err.Error()} {
+		for _, r := range s {
+			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' {
+				t.Errorf("%q holds %U", s, r)
+			}
+		}
+	}
+	if e.Code != "Invalid Object" || e.Errors[0].Field != "summary" {
+		t.Errorf("code %q, field %q", e.Code, e.Errors[0].Field)
+	}
+	if !strings.HasPrefix(e.Message, "Ticket txt.exe second line[31m red é😀") {
+		t.Errorf("Message = %q", e.Message)
+	}
+	for _, s := range []string{e.Message, e.Errors[0].Message} {
+		if n := utf8.RuneCountInString(s); n > 200 || TextLen(s) > 200 || !strings.HasSuffix(s, "…") {
+			t.Errorf("%d runes, %d UTF-16 units, want at most 200 and an ellipsis: %q", n, TextLen(s), s)
+		}
+	}
+	// the whole of ConnectWise's words in the error text: at most 200
+	_, detail, _ := strings.Cut(err.Error(), "service/tickets: ")
+	if n := utf8.RuneCountInString(detail); n > 200 {
+		t.Errorf("Error() shows %d characters of the body: %q", n, err)
 	}
 }
 
@@ -231,13 +275,15 @@ func TestRealTransportErrors(t *testing.T) {
 	f := newFakeCW(t)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
+	arrived := make(chan string, 4) // the id of each request the server holds
 	f.api.HandleFunc("GET /service/tickets/{id}", func(w http.ResponseWriter, r *http.Request) {
+		arrived <- r.PathValue("id")
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 	})
-	hc := f.srv.Client()
+	hc := f.httpClient()
 	hc.Timeout = 500 * time.Millisecond // well past a TLS handshake under -race
 	c := f.client(func(o *Options) { o.HTTPClient = hc; o.Retry.MaxAttempts = 1 })
 	_, _, err := c.Tickets.Get(context.Background(), 1)
@@ -249,8 +295,15 @@ func TestRealTransportErrors(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	_, _, err = f.client().Tickets.Get(ctx, 1)
+	go func() {
+		for id := range arrived {
+			if id == "2" {
+				cancel() // once the server holds the request
+				return
+			}
+		}
+	}()
+	_, _, err = f.client().Tickets.Get(ctx, 2)
 	if !errors.Is(err, context.Canceled) || IsTransient(err) {
 		t.Fatalf("cancelled: err = %v, transient %v", err, IsTransient(err))
 	}
@@ -275,5 +328,75 @@ func TestRealTransportErrors(t *testing.T) {
 	_, _, err = c.Tickets.Get(context.Background(), 1)
 	if !IsTransient(err) {
 		t.Fatalf("connection refused: err = %v, transient %v", err, IsTransient(err))
+	}
+}
+
+// TestForeignBodiesNeverReachTheError: a server (a proxy, a login page,
+// something else entirely) answers with HTML or JSON that is not a
+// ConnectWise error, holding secret-looking text. No error shows it, neither
+// from the API calls nor from the company info lookup.
+func TestForeignBodiesNeverReachTheError(t *testing.T) {
+	t.Parallel()
+	const secret = "AKIAIOSFODNN7EXAMPLE"
+	html := []byte(`<html><head><title>Error ` + secret + `</title></head><body><h1>Internal error</h1><pre>aws_secret_access_key=` + secret + `
+-----BEGIN PRIVATE KEY-----</pre></body></html>`)
+	f := newFakeCW(t)
+	var status atomic.Int32
+	var body atomic.Value
+	answer := func(w http.ResponseWriter, r *http.Request) { reply(w, int(status.Load()), body.Load().([]byte)) }
+	f.api.HandleFunc("GET /service/tickets/{id}", answer)
+	f.root.HandleFunc("GET /login/companyinfo/{id}", answer)
+	c := f.client(func(o *Options) { o.Retry.MaxAttempts = 1 })
+	bodies := map[string][]byte{
+		"HTML":          html,
+		"plain":         []byte("error: " + secret),
+		"other JSON":    []byte(`{"error_description":"` + secret + `","detail":"` + secret + `"}`),
+		"JSON, no code": []byte(`{"message":"` + secret + `"}`),
+	}
+	for _, code := range []int{500, 502, 403, 401, 404, 400, 429, 200} {
+		for name, b := range bodies {
+			status.Store(int32(code))
+			body.Store(b)
+			_, _, err := c.Tickets.Get(context.Background(), 1)
+			_, lerr := LookupCompanyInfo(context.Background(), f.httpClient(), f.srv.URL, "acme")
+			for _, e := range []error{err, lerr} {
+				if code == 200 && e == nil && strings.HasPrefix(string(b), "{") {
+					continue // a JSON object is a ticket without fields
+				}
+				if e == nil {
+					t.Errorf("%d %s: no error", code, name)
+					continue
+				}
+				if strings.Contains(e.Error(), secret) || strings.Contains(e.Error(), "PRIVATE KEY") || strings.Contains(e.Error(), "Internal error") {
+					t.Errorf("%d %s: the error shows the body: %q", code, name, e)
+				}
+			}
+		}
+	}
+}
+
+// TestEchoedSecretsAreScrubbedBeforeTheCut: a server echoing the private key
+// where the 200-character cut falls inside it, or with a zero-width space
+// inside it, shows no part of it.
+func TestEchoedSecretsAreScrubbedBeforeTheCut(t *testing.T) {
+	t.Parallel()
+	f := newFakeCW(t)
+	var msg atomic.Value
+	f.api.HandleFunc("GET /service/tickets/{id}", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := json.Marshal(map[string]string{"code": "InvalidObject", "message": msg.Load().(string)})
+		reply(w, http.StatusBadRequest, b)
+	})
+	c := f.client()
+	prefix := testPrivateKey[:7]
+	for _, m := range []string{
+		strings.Repeat("x", 190) + testPrivateKey,
+		"key " + testPrivateKey[:4] + "\u200b" + testPrivateKey[4:] + " refused",
+		"key " + testPrivateKey[:4] + "\x00" + testPrivateKey[4:] + " refused",
+	} {
+		msg.Store(m)
+		_, _, err := c.Tickets.Get(context.Background(), 1)
+		if err == nil || strings.Contains(err.Error(), prefix) {
+			t.Errorf("message %q: error %q shows the key", m, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package connectwise
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"io"
 	"log"
@@ -111,9 +112,29 @@ func (f *fakeCW) options() Options {
 		SiteURL:     f.srv.URL,
 		Codebase:    testCodebase,
 		Credentials: testCreds,
-		HTTPClient:  f.srv.Client(),
+		HTTPClient:  f.httpClient(),
 		Retry:       RetryPolicy{Sleep: f.sleep, Rand: func() float64 { return 0.5 }},
 	}
+}
+
+// httpClient is the client a deployment builds, trusting the fake's
+// certificate and, as only local development does, allowing loopback.
+func (f *fakeCW) httpClient() *http.Client {
+	f.t.Helper()
+	return testHTTPClient(f.t, f.srv, SitePolicy{AllowLoopback: true})
+}
+
+// testHTTPClient is NewHTTPClient trusting the certificate of srv (every
+// httptest TLS server has the same one).
+func testHTTPClient(t *testing.T, srv *httptest.Server, policy SitePolicy) *http.Client {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	hc, err := NewHTTPClient(HTTPClientOptions{RootCAs: pool, Policy: policy})
+	if err != nil {
+		t.Fatalf("NewHTTPClient: %v", err)
+	}
+	return hc
 }
 
 func (f *fakeCW) client(mods ...func(*Options)) *Client {

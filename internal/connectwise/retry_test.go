@@ -145,7 +145,7 @@ func TestPOSTIsNotRetriedAfterATimeout(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	hc := f.srv.Client()
+	hc := f.httpClient()
 	hc.Timeout = 500 * time.Millisecond // well past a TLS handshake under -race
 	_, _, err := f.client(func(o *Options) { o.HTTPClient = hc }).Tickets.Create(context.Background(), &Ticket{Summary: "slow"})
 	if !IsTransient(err) {

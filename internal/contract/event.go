@@ -20,7 +20,9 @@
 // Customer ids are the provider's customer ids (the eFolder "CID") and are
 // scoped to the partner: the same id under two partners is two customers.
 //
-// Parse decodes a body strictly and validates it; Validate checks an Event
+// Parse decodes a body strictly and validates it; ParseAt does the same and
+// also refuses times more than MaxClockSkew ahead of the receiver's clock
+// (CheckClock), which is what the webhook calls; Validate checks an Event
 // built in Go (and fills its defaults); Marshal writes the compact form the
 // webhook enqueues. Every rule failure is a *ValidationError naming the JSON
 // path of the field and the problem. SchemaJSON, the JSON Schema (draft

@@ -28,6 +28,8 @@ const maxDepth = 8
 // gives an empty field and a problem starting "body is not valid JSON".
 //
 // Parse does not limit the size of body; the webhook does (MaxBodyBytes).
+// Parse has no clock: times in the future pass; ParseAt (and CheckClock)
+// refuse those more than MaxClockSkew ahead of the time of receipt.
 func Parse(body []byte) (*Event, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, &ValidationError{Problem: "body is empty"}

@@ -100,7 +100,8 @@ func DataField(t Type) string {
 // The rules, field by field:
 //   - specVersion is "1.0"; type is one of Types;
 //   - occurredAt (and backup.endedAt, backup.startedAt when given) is a time
-//     written with a year from 2000 to 9999;
+//     written with a year from 2000 to 9999 (and, checked by CheckClock
+//     against the time of receipt, not more than MaxClockSkew ahead of it);
 //   - customer.id matches CustomerIDPattern; names are at most 200 characters;
 //   - exactly the data object that matches type is present (DataField);
 //   - account ids match AccountIDPattern; backup.account needs kind and plan;

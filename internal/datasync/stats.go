@@ -20,11 +20,11 @@ const (
 	maxConfigurationSerial = 250
 )
 
-// intField is one integer field of a record: its JSON name, the current and
-// the wanted value.
+// intField is one integer field of a record: its JSON name and the wanted
+// value.
 type intField struct {
-	name      string
-	from, val int
+	name string
+	val  int
 }
 
 // statistics updates (or creates) the company's BackupStats row for the

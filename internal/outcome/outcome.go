@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
+	"github.com/efs-cw/backupbridge/internal/partner"
 )
 
 // Kind is the fate of a piece of work.
@@ -55,6 +56,10 @@ const (
 	CodeInternal         = "INTERNAL"
 	CodeCompanyNotLinked = CodeManagementID
 )
+
+// CodePartnerUnreadable: the partner's stored settings do not decode
+// (partner.ErrUnreadable); permanent until an operator rewrites them.
+const CodePartnerUnreadable = "PARTNER_UNREADABLE"
 
 // Error codes of the data sync (statistics, billing quantities, invoice
 // descriptions): each is a per-item problem a person fixes in ConnectWise
@@ -117,6 +122,9 @@ func Of(err error) *Error {
 	case errors.Is(err, connectwise.ErrUnauthorized):
 		return &Error{Kind: KindPermanent, Code: CodeAuth, Err: err,
 			Remedy: "ConnectWise refused the credentials: check the partner's company id, the API member's public/private keys (or integrator login) and its security role, then reprocess"}
+	case errors.Is(err, partner.ErrUnreadable):
+		return &Error{Kind: KindPermanent, Code: CodePartnerUnreadable, Err: err,
+			Remedy: "the partner's stored settings cannot be read (the message names the setting): rewrite the complete partner with PUT /v1/admin/partners/{id} at its stored version, then reprocess (or wait for the daily resync)"}
 	case errors.Is(err, connectwise.ErrInvalidSiteURL):
 		return &Error{Kind: KindPermanent, Code: CodeInvalidSite, Err: err,
 			Remedy: "set the partner's ConnectWise site URL to an https:// address"}

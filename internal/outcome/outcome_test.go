@@ -8,6 +8,7 @@ import (
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/outcome"
+	"github.com/efs-cw/backupbridge/internal/partner"
 )
 
 func TestOfClassifies(t *testing.T) {
@@ -24,6 +25,7 @@ func TestOfClassifies(t *testing.T) {
 		{"server error", &connectwise.Error{StatusCode: 503}, outcome.KindTransient, outcome.CodeUnavailable},
 		{"deadline", context.DeadlineExceeded, outcome.KindTransient, outcome.CodeUnavailable},
 		{"unknown", errors.New("boom"), outcome.KindTransient, outcome.CodeInternal},
+		{"unreadable partner", fmt.Errorf("load: %w", &partner.UnreadableError{PartnerID: "p", Field: "rules", Partial: &partner.Partner{}, Err: errors.New("x")}), outcome.KindPermanent, outcome.CodePartnerUnreadable},
 	}
 	for _, c := range cases {
 		got := outcome.Of(c.err)

@@ -28,12 +28,13 @@ type Partner struct {
 	TicketType   string `json:"ticketType,omitempty"`
 
 	// NoteEveryMinutes limits the notes a repeating fault adds to its open
-	// ticket to one per interval (default 60).
+	// ticket to one per interval (0: default 60; else 1 to 1440).
 	NoteEveryMinutes int `json:"noteEveryMinutes,omitempty"`
 	// Recurrence says what a fault that comes back after its ticket was
 	// resolved does: "reopen" the last ticket when it recurs within
 	// ReopenWithinHours (default 24), else open a new one; "new" always opens
-	// a new ticket. Default "reopen".
+	// a new ticket. Default "reopen". ReopenWithinHours: 0 means 24, else 1
+	// to 720.
 	Recurrence        string `json:"recurrence,omitempty"`
 	ReopenWithinHours int    `json:"reopenWithinHours,omitempty"`
 
@@ -42,12 +43,18 @@ type Partner struct {
 	// GB (default), "nearest" or "down". Counts are exact.
 	GBRounding string `json:"gbRounding,omitempty"`
 	// SyncWindowHours is the least time between two data syncs of a customer
-	// (default 12, the guide's rule).
+	// (0: DefaultSyncWindow, the guide's 12 hours; else 1 to 168). Read it
+	// through SyncWindow.
 	SyncWindowHours int `json:"syncWindowHours,omitempty"`
 	// Products maps each billed service of the guide's Figure 8 to the
 	// identifier of a ConnectWise catalog product.
 	Products map[BillingService]string `json:"products,omitempty"`
-	Rules    []Rule                    `json:"rules"`
+	// Rules are the partner's notification rules. Left out (nil), Validate
+	// fills the guide's defaults (DefaultRules); an explicit empty list
+	// means no rules: no notification opens a ticket and no event triggers
+	// a data sync (events still update the customers' stored figures, and
+	// an operator can still sync a customer by hand).
+	Rules []Rule `json:"rules"`
 
 	// Version increases with every update (optimistic locking).
 	Version int `json:"version"`

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,25 +33,109 @@ type Store struct {
 	Table string
 }
 
+// noRulesAttr marks a partner whose rules are an explicit empty list (no
+// rules). The empty list itself is not written: the local DynamoDB
+// (minidyn) answers a stored empty list as "{}", which the AWS SDK decodes
+// as another attribute's value, so the partner could no longer be read.
+// Real DynamoDB keeps empty lists; the marker works with both, and an item
+// written with an empty list by real DynamoDB still reads as no rules.
+const noRulesAttr = "noRules"
+
+func decoderOptions(o *attributevalue.DecoderOptions) { o.TagKey = "json" }
+
 func marshal(p *Partner) (map[string]types.AttributeValue, error) {
 	item, err := attributevalue.MarshalMapWithOptions(p, func(o *attributevalue.EncoderOptions) { o.TagKey = "json" })
 	if err != nil {
 		return nil, fmt.Errorf("marshal partner %s: %w", p.ID, err)
+	}
+	if p.Rules != nil && len(p.Rules) == 0 {
+		delete(item, "rules")
+		item[noRulesAttr] = &types.AttributeValueMemberBOOL{Value: true}
 	}
 	item[table.PK] = table.S(partnersPK)
 	item[table.SK] = table.S(p.ID)
 	return item, nil
 }
 
+// unmarshal decodes a stored partner. An item that does not decode gives an
+// *UnreadableError (matching ErrUnreadable) naming the partner and the
+// attribute.
 func unmarshal(item map[string]types.AttributeValue) (*Partner, error) {
+	attrs := make(map[string]types.AttributeValue, len(item))
+	for k, v := range item {
+		if k != table.PK && k != table.SK && k != noRulesAttr {
+			attrs[k] = v
+		}
+	}
 	var p Partner
-	if err := attributevalue.UnmarshalMapWithOptions(item, &p, func(o *attributevalue.DecoderOptions) { o.TagKey = "json" }); err != nil {
-		return nil, fmt.Errorf("unmarshal partner: %w", err)
+	if err := attributevalue.UnmarshalMapWithOptions(attrs, &p, decoderOptions); err != nil {
+		return nil, unreadable(item, attrs, err)
+	}
+	if b, ok := item[noRulesAttr].(*types.AttributeValueMemberBOOL); ok && b.Value {
+		p.Rules = []Rule{}
 	}
 	return &p, nil
 }
 
-// Get reads a partner; an unknown id gives an error matching ErrNotFound.
+// ErrUnreadable is matched (errors.Is) by the error of a stored partner that
+// cannot be decoded (an *UnreadableError). It is permanent: reading again
+// gives the same answer until an operator rewrites the partner with
+// PUT /v1/admin/partners/{id}.
+var ErrUnreadable = errors.New("stored partner settings cannot be read")
+
+// UnreadableError is a stored partner that cannot be decoded.
+type UnreadableError struct {
+	PartnerID string
+	// Field is the stored attribute (the setting's JSON name) that does not
+	// decode; "" when no single attribute is at fault.
+	Field string
+	// Partial holds every setting that does decode (Field's is left zero),
+	// so that an update can still compare the site and the version.
+	Partial *Partner
+	Err     error
+}
+
+func (e *UnreadableError) Error() string {
+	setting := "its settings"
+	if e.Field != "" {
+		setting = "its setting " + e.Field
+	}
+	return fmt.Sprintf("partner %s: the stored partner cannot be read (%s: %v); fix it with PUT /v1/admin/partners/%s carrying the complete partner (version %d)",
+		e.PartnerID, setting, e.Err, e.PartnerID, e.Partial.Version)
+}
+
+// Is matches ErrUnreadable.
+func (e *UnreadableError) Is(target error) bool { return target == ErrUnreadable }
+
+// Unwrap returns the decoding error.
+func (e *UnreadableError) Unwrap() error { return e.Err }
+
+// unreadable finds the attribute at fault by decoding one attribute at a
+// time, and keeps what does decode.
+func unreadable(item, attrs map[string]types.AttributeValue, err error) error {
+	ue := &UnreadableError{Partial: &Partner{}, Err: err}
+	if sk, ok := item[table.SK].(*types.AttributeValueMemberS); ok {
+		ue.PartnerID = sk.Value
+	}
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
+		var one Partner
+		if derr := attributevalue.UnmarshalMapWithOptions(map[string]types.AttributeValue{k: attrs[k]}, &one, decoderOptions); derr != nil {
+			if ue.Field == "" {
+				ue.Field, ue.Err = k, derr
+			}
+			continue
+		}
+		_ = attributevalue.UnmarshalMapWithOptions(map[string]types.AttributeValue{k: attrs[k]}, ue.Partial, decoderOptions)
+	}
+	if ue.PartnerID == "" {
+		ue.PartnerID = ue.Partial.ID
+	}
+	return ue
+}
+
+// Get reads a partner; an unknown id gives an error matching ErrNotFound, a
+// stored partner that cannot be decoded an *UnreadableError matching
+// ErrUnreadable.
 func (s *Store) Get(ctx context.Context, id string) (*Partner, error) {
 	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.Table),
@@ -113,7 +199,10 @@ func (s *Store) Update(ctx context.Context, p *Partner) error {
 	return nil
 }
 
-// All walks every partner, one page at a time (constant memory).
+// All walks every partner, one page at a time (constant memory). A partner
+// that cannot be decoded is yielded as (nil, *UnreadableError); the walk
+// goes on if the caller continues, so one bad partner need not stop the
+// others.
 func (s *Store) All(ctx context.Context) iter.Seq2[*Partner, error] {
 	return func(yield func(*Partner, error) bool) {
 		var start map[string]types.AttributeValue

@@ -12,13 +12,21 @@ import (
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
 
-// InvalidError names the setting that is wrong and what to do about it.
+// InvalidError names the setting that is wrong and what to do about it. The
+// operator API answers it 400 {"error": Problem, "field": Field}.
 type InvalidError struct {
 	Field   string
 	Problem string
 }
 
-func (e *InvalidError) Error() string { return e.Field + ": " + e.Problem }
+// Error returns "<field>: <problem>", or the problem alone when Field is
+// empty (the body as a whole is at fault).
+func (e *InvalidError) Error() string {
+	if e.Field == "" {
+		return e.Problem
+	}
+	return e.Field + ": " + e.Problem
+}
 
 func invalid(field, format string, args ...any) error {
 	return &InvalidError{Field: field, Problem: fmt.Sprintf(format, args...)}
@@ -28,21 +36,37 @@ func invalid(field, format string, args ...any) error {
 // slash is fine) and says exactly what is wrong otherwise (ConnectWise only
 // accepts SSL, as the eFolder guide's step 6a says). It is the check the
 // ConnectWise client makes, reported as the partner's siteUrl setting.
-func CheckSiteURL(raw string) error {
-	if _, err := connectwise.CheckSiteURL(raw); err != nil {
+//
+// policy says which hosts may be a site: the zero value (the deployed
+// service) refuses loopback, private and link-local addresses; only the local
+// stack allows loopback, for its simulator (connectwise.SitePolicy).
+func CheckSiteURL(raw string, policy connectwise.SitePolicy) error {
+	if _, err := connectwise.CheckSiteURL(raw, policy); err != nil {
 		return &InvalidError{Field: "siteUrl", Problem: err.Error()}
 	}
 	return nil
 }
 
-// Validate checks a partner's settings and fills the defaults: a partner with
-// no rules gets the guide's two default rules (open a ticket on warnings and
-// worse; synchronize on everything).
-func (p *Partner) Validate() error {
+// Validate checks a partner's settings and fills the defaults. Every problem
+// is an *InvalidError whose Field names the setting relative to the partner
+// ("syncWindowHours", "rules[0].action"); CheckRequest reports the same
+// problems as JSON paths of the operator API's body ("partner.…").
+//
+// Rules: absent (nil) rules get the guide's two default rules (open a
+// ticket on warnings and worse; synchronize on everything); an explicit
+// empty list means no rules: no notification opens a ticket or triggers a
+// data sync.
+//
+// Whole-number settings (see WholeNumberSettings): 0 means "not set, use
+// the default"; otherwise they must lie in their range.
+//
+// policy is the site host policy (see CheckSiteURL); the deployed service
+// passes the zero value.
+func (p *Partner) Validate(policy connectwise.SitePolicy) error {
 	if !idPattern.MatchString(p.ID) {
 		return invalid("id", "must be 1–40 lower-case letters, digits or '-', starting with a letter or digit")
 	}
-	site, err := connectwise.CheckSiteURL(p.SiteURL)
+	site, err := connectwise.CheckSiteURL(p.SiteURL, policy)
 	if err != nil {
 		return &InvalidError{Field: "siteUrl", Problem: err.Error()}
 	}
@@ -56,11 +80,21 @@ func (p *Partner) Validate() error {
 	switch p.GBRounding {
 	case "", "up", "nearest", "down":
 	default:
-		return invalid("gbRounding", "must be up, nearest or down")
+		return invalid("gbRounding", "%s", settingProblem("gbRounding"))
 	}
-	if p.SyncWindowHours < 0 {
-		return invalid("syncWindowHours", "must be 0 (default 12) or more")
+	switch p.Recurrence {
+	case "", "reopen", "new":
+	default:
+		return invalid("recurrence", "%s", settingProblem("recurrence"))
 	}
+	for _, w := range WholeNumberSettings {
+		if !w.check(p) {
+			return invalid(w.Name, "%s", w.Problem())
+		}
+	}
+	// Absent rules (nil) get the guide's defaults; an explicit empty list
+	// is kept: no rules, so no notification opens a ticket or triggers a
+	// sync (the events still update the customers' stored figures).
 	if p.Rules == nil {
 		p.Rules = DefaultRules()
 	}
@@ -111,26 +145,23 @@ func DefaultRules() []Rule {
 	}
 }
 
-// Validate checks the secret values.
+// Validate checks the secret values. Every problem is an *InvalidError
+// whose Field is the JSON path in the operator API's body
+// ("secrets.privateKey", "secrets.webhookSecrets[1]"); no error repeats a
+// secret.
 func (s Secrets) Validate() error {
-	if strings.TrimSpace(s.PublicKey) == "" || strings.TrimSpace(s.PrivateKey) == "" {
-		return invalid("secrets", "publicKey and privateKey (or the integrator login and its password) are required")
-	}
-	if s.PublicKey != strings.TrimSpace(s.PublicKey) || s.PrivateKey != strings.TrimSpace(s.PrivateKey) {
-		return invalid("secrets", "the keys have leading or trailing spaces (a copy-and-paste slip the guide warns about); retype them")
+	for _, k := range []struct{ field, v string }{{"secrets.publicKey", s.PublicKey}, {"secrets.privateKey", s.PrivateKey}} {
+		if strings.TrimSpace(k.v) == "" {
+			return invalid(k.field, "required: publicKey and privateKey are the API member's keys (or the integrator login and its password)")
+		}
+		if k.v != strings.TrimSpace(k.v) {
+			return invalid(k.field, "has leading or trailing spaces (a copy-and-paste slip the guide warns about); retype it")
+		}
 	}
 	if strings.TrimSpace(s.ClientID) == "" {
 		return invalid("secrets.clientId", "required: the integration's ConnectWise clientId")
 	}
-	if len(s.WebhookSecrets) == 0 {
-		return invalid("secrets.webhookSecrets", "at least one webhook signing secret (whsec_…) is required")
-	}
-	for _, w := range s.WebhookSecrets {
-		if !strings.HasPrefix(w, "whsec_") {
-			return invalid("secrets.webhookSecrets", "each secret must start with whsec_")
-		}
-	}
-	return nil
+	return CheckWebhookSecrets(s.WebhookSecrets)
 }
 
 // ClientOptions are the ConnectWise client options of the partner's site

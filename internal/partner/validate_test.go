@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/efs-cw/backupbridge/internal/connectwise"
 )
 
 func valid() *Partner {
@@ -34,7 +36,7 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		}
 		p := valid()
 		c.change(p)
-		err := p.Validate()
+		err := p.Validate(connectwise.SitePolicy{})
 		var ie *InvalidError
 		if !errors.As(err, &ie) {
 			t.Errorf("%s: err = %v, want *InvalidError", c.name, err)
@@ -48,7 +50,7 @@ func TestValidateNamesTheSetting(t *testing.T) {
 
 func TestValidateFillsDefaults(t *testing.T) {
 	p := valid()
-	if err := p.Validate(); err != nil {
+	if err := p.Validate(connectwise.SitePolicy{}); err != nil {
 		t.Fatal(err)
 	}
 	if p.SiteURL != "https://api-na.myconnectwise.net" {
@@ -60,13 +62,14 @@ func TestValidateFillsDefaults(t *testing.T) {
 }
 
 func TestSecretsValidate(t *testing.T) {
-	ok := Secrets{PublicKey: "pub", PrivateKey: "priv", ClientID: "c", WebhookSecrets: []string{"whsec_abc"}}
+	w := secretOf(32)
+	ok := Secrets{PublicKey: "pub", PrivateKey: "priv", ClientID: "c", WebhookSecrets: []string{w}}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	for name, s := range map[string]Secrets{
-		"pasted space": {PublicKey: "pub ", PrivateKey: "priv", ClientID: "c", WebhookSecrets: []string{"whsec_abc"}},
-		"no client id": {PublicKey: "pub", PrivateKey: "priv", WebhookSecrets: []string{"whsec_abc"}},
+		"pasted space": {PublicKey: "pub ", PrivateKey: "priv", ClientID: "c", WebhookSecrets: []string{w}},
+		"no client id": {PublicKey: "pub", PrivateKey: "priv", WebhookSecrets: []string{w}},
 		"no webhook":   {PublicKey: "pub", PrivateKey: "priv", ClientID: "c"},
 		"bad webhook":  {PublicKey: "pub", PrivateKey: "priv", ClientID: "c", WebhookSecrets: []string{"abc"}},
 	} {

@@ -1,11 +1,19 @@
-// Package service assembles the handlers of every Lambda function from a
-// Config and AWS clients. The functions' main packages and the local stack
-// both call it, so what runs on a laptop is what runs in Lambda.
+// Package service is what every Lambda function shares: the Config read
+// from the environment, the AWS clients and settings the handlers are built
+// from (Deps), the JSON logger that carries the Lambda request id, and Run,
+// the whole of a function's main.
+//
+// Each function's handler is assembled by a small package of its own
+// (service/webhookfn, service/workerfn, service/resyncfn, service/adminfn)
+// from a Config and Deps, so that a function's binary links only the code
+// that function runs. functions/<name>/main.go calls Run with its
+// constructor; the local stack calls the same constructors with clients
+// pointed at its local servers, so what runs on a laptop is what runs in
+// Lambda.
 package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,30 +21,17 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/efs-cw/backupbridge/internal/admin"
-	"github.com/efs-cw/backupbridge/internal/claim"
 	"github.com/efs-cw/backupbridge/internal/connectwise"
-	"github.com/efs-cw/backupbridge/internal/eventlog"
-	"github.com/efs-cw/backupbridge/internal/managedid"
-	"github.com/efs-cw/backupbridge/internal/metrics"
 	"github.com/efs-cw/backupbridge/internal/partner"
-	"github.com/efs-cw/backupbridge/internal/queue"
-	"github.com/efs-cw/backupbridge/internal/resync"
-	"github.com/efs-cw/backupbridge/internal/syncslot"
-	"github.com/efs-cw/backupbridge/internal/tickets"
-	"github.com/efs-cw/backupbridge/internal/usage"
-	"github.com/efs-cw/backupbridge/internal/webhook"
-	"github.com/efs-cw/backupbridge/internal/worker"
 )
 
 // Config is what differs per deployment, read from the environment.
@@ -50,7 +45,17 @@ type Config struct {
 	// LocalSecretsFile, when set, replaces Secrets Manager with a local JSON
 	// file (LOCAL_SECRETS_FILE). For the local stack and local invokes only.
 	LocalSecretsFile string
+	// SitePolicy says which ConnectWise site hosts are allowed. The zero
+	// value, which every deployment has, allows public addresses only.
+	// DEV_ALLOW_LOOPBACK_SITES=1 (the development switch, set by the local
+	// stack and its tests; template.yaml never sets it) also allows
+	// loopback, for the ConnectWise simulator.
+	SitePolicy connectwise.SitePolicy
 }
+
+// DevAllowLoopbackSites is the environment variable of the development
+// switch that lets a partner's ConnectWise site be a loopback address.
+const DevAllowLoopbackSites = "DEV_ALLOW_LOOPBACK_SITES"
 
 // ConfigFromEnv reads the Config; needQueue says whether QUEUE_URL is required.
 func ConfigFromEnv(getenv func(string) string, needQueue bool) (Config, error) {
@@ -85,6 +90,13 @@ func ConfigFromEnv(getenv func(string) string, needQueue bool) (Config, error) {
 		}
 		c.EventLogRetention = time.Duration(d) * 24 * time.Hour
 	}
+	switch v := getenv(DevAllowLoopbackSites); v {
+	case "", "0", "false":
+	case "1", "true":
+		c.SitePolicy.AllowLoopback = true
+	default:
+		return c, fmt.Errorf("%s=%q: want 1 (development only) or nothing", DevAllowLoopbackSites, v)
+	}
 	if v := getenv("LOG_LEVEL"); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			return c, fmt.Errorf("LOG_LEVEL=%q: want DEBUG, INFO, WARN or ERROR", v)
@@ -93,124 +105,88 @@ func ConfigFromEnv(getenv func(string) string, needQueue bool) (Config, error) {
 	return c, nil
 }
 
-// Deps are the adapters the handlers use.
+// Deps are the clients and settings the handlers are built from. The zero
+// value of a setting is its default (see its method).
 type Deps struct {
 	DynamoDB *dynamodb.Client
 	SQS      *sqs.Client
-	// Secrets is the partner secret store (Secrets Manager, or the local file).
+	// Secrets is the partner secret store (Secrets Manager, or the local
+	// file), uncached: each function caches it (CachedSecrets).
 	Secrets partner.SecretStore
-	// HTTPClient talks to ConnectWise (nil: default with a 30 s timeout).
+	// HTTPClient talks to ConnectWise; build it with connectwise.NewHTTPClient
+	// (nil: that constructor's strict default with a 30 s timeout).
 	HTTPClient *http.Client
-	// Retry is the ConnectWise retry policy (zero: the client's defaults).
-	Retry connectwise.RetryPolicy
-	// RetryBase is the first wait before a failed message is retried from
-	// the queue (default 10 s; see worker.RetryDelay).
-	RetryBase time.Duration
-	Now       func() time.Time
-	Logger    *slog.Logger
-	// MetricsOut receives the EMF metric lines (stdout in Lambda).
-	MetricsOut io.Writer
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
-// Service holds every handler.
-type Service struct {
-	Config   Config
-	Partners *partner.Store
-	Secrets  partner.SecretStore
-	Log      *eventlog.Log
-	Faults   *tickets.FaultStore
-	Queue    *queue.SQS
-	Usage    *usage.Store
-	Slots    *syncslot.Slots
-
-	Webhook *webhook.Handler
-	Worker  *worker.Worker
-	Resync  *resync.Resync
-	Admin   *admin.API
+// Clock is Now, or time.Now.
+func (d Deps) Clock() func() time.Time {
+	if d.Now != nil {
+		return d.Now
+	}
+	return time.Now
 }
 
-// New assembles the service.
-func New(cfg Config, d Deps) *Service {
-	now := d.Now
-	if now == nil {
-		now = time.Now
+// Log is Logger, or slog.Default().
+func (d Deps) Log() *slog.Logger {
+	if d.Logger != nil {
+		return d.Logger
 	}
-	logger := d.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	hc := d.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	s := &Service{Config: cfg}
-	s.Partners = &partner.Store{DB: d.DynamoDB, Table: cfg.TableName}
-	s.Secrets = &partner.CachedSecrets{Store: d.Secrets, TTL: 5 * time.Minute, Now: now}
-	s.Log = &eventlog.Log{DB: d.DynamoDB, Table: cfg.TableName, Retention: cfg.EventLogRetention}
-	s.Faults = &tickets.FaultStore{DB: d.DynamoDB, Table: cfg.TableName}
-	s.Queue = &queue.SQS{Client: d.SQS, URL: cfg.QueueURL}
-	s.Usage = &usage.Store{DB: d.DynamoDB, Table: cfg.TableName}
-	s.Slots = &syncslot.Slots{DB: d.DynamoDB, Table: cfg.TableName}
-	secrets := s.Secrets.(*partner.CachedSecrets)
-
-	s.Webhook = &webhook.Handler{
-		Secrets:    secrets,
-		Queue:      s.Queue,
-		Deliveries: &Deliveries{Claims: &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "DELIVERY#", Retention: 7 * 24 * time.Hour}},
-		Now:        now,
-		Log:        logger,
-	}
-	s.Worker = &worker.Worker{
-		Partners:   s.Partners,
-		Secrets:    s.Secrets,
-		Claims:     &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "EVENT#", Retention: 14 * 24 * time.Hour},
-		ManagedIDs: &managedid.DynamoStore{DB: d.DynamoDB, Table: cfg.TableName},
-		RetryBase:  d.RetryBase,
-		Log:        s.Log,
-		Tickets:    &tickets.Service{Faults: s.Faults, Boards: &tickets.Boards{Now: now}, Now: now, Log: logger},
-		Sync: &worker.Sync{
-			Usage:    s.Usage,
-			Slots:    s.Slots,
-			Recorded: &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "USAGE#", Retention: 14 * 24 * time.Hour},
-		},
-		Metrics:    &metrics.EMF{Namespace: cfg.MetricsNamespace, W: d.MetricsOut, Now: now},
-		HTTPClient: hc,
-		Retry:      d.Retry,
-		Now:        now,
-		Logger:     logger,
-	}
-	if cfg.QueueURL != "" {
-		s.Worker.Requeue = s.Queue
-	}
-	s.Resync = &resync.Resync{Partners: s.Partners, Log: s.Log, Queue: s.Queue, Customers: s.Slots, Now: now, Logger: logger}
-	s.Admin = &admin.API{Partners: s.Partners, Secrets: s.Secrets, Log: s.Log, Queue: s.Queue, Usage: s.Usage, Customers: s.Slots, HTTPClient: hc, Now: now, Logger: logger}
-	return s
+	return slog.Default()
 }
 
-// ResyncHandler is the resync Lambda's handler for the EventBridge schedule.
-func (s *Service) ResyncHandler(ctx context.Context, _ events.EventBridgeEvent) (resync.Report, error) {
-	return s.Resync.Run(ctx)
+// ConnectWiseClient is HTTPClient, or connectwise.NewHTTPClient's strict
+// default (public sites only) with a 30 s timeout.
+func (d Deps) ConnectWiseClient() *http.Client {
+	if d.HTTPClient != nil {
+		return d.HTTPClient
+	}
+	hc, err := connectwise.NewHTTPClient(connectwise.HTTPClientOptions{Timeout: 30 * time.Second})
+	if err != nil {
+		panic("connectwise.NewHTTPClient refused its own defaults: " + err.Error()) // cannot happen: no transport given
+	}
+	return hc
 }
 
-// FromAWS builds the service for a Lambda function: configuration from the
-// environment, the default AWS credential chain, Secrets Manager (or the
-// local secrets file when LOCAL_SECRETS_FILE is set).
-func FromAWS(ctx context.Context, needQueue bool) (*Service, error) {
+// SecretsTTL is how long a function keeps a partner's secrets: a rotation
+// takes effect within it.
+const SecretsTTL = 5 * time.Minute
+
+// CachedSecrets is Secrets behind a cache of SecretsTTL, one per function
+// (a warm Lambda does not call Secrets Manager on every request).
+func (d Deps) CachedSecrets() *partner.CachedSecrets {
+	return &partner.CachedSecrets{Store: d.Secrets, TTL: SecretsTTL, Now: d.Clock()}
+}
+
+// FromEnv is what a Lambda function starts from: the Config from the
+// environment (needQueue: QUEUE_URL is required), the logger (NewLogger on
+// stdout, also made slog's default), the AWS clients from the default
+// credential chain, and Secrets Manager, or the local secrets file when
+// LOCAL_SECRETS_FILE is set.
+func FromEnv(ctx context.Context, needQueue bool) (Config, Deps, error) {
 	cfg, err := ConfigFromEnv(os.Getenv, needQueue)
 	if err != nil {
-		return nil, err
+		return cfg, Deps{}, err
 	}
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := NewLogger(os.Stdout, cfg.LogLevel)
 	slog.SetDefault(logger)
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return cfg, Deps{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	hc, err := connectwise.NewHTTPClient(connectwise.HTTPClientOptions{Timeout: 30 * time.Second, Policy: cfg.SitePolicy})
+	if err != nil {
+		return cfg, Deps{}, fmt.Errorf("ConnectWise HTTP client: %w", err)
+	}
+	if cfg.SitePolicy.AllowLoopback {
+		logger.Warn(DevAllowLoopbackSites + " is set: loopback ConnectWise sites are allowed (development only)")
 	}
 	d := Deps{
 		DynamoDB:   dynamodb.NewFromConfig(awsCfg),
 		SQS:        sqs.NewFromConfig(awsCfg),
+		HTTPClient: hc,
 		Logger:     logger,
-		MetricsOut: os.Stdout,
 	}
 	if cfg.LocalSecretsFile != "" {
 		logger.Warn("using the LOCAL secrets file instead of Secrets Manager", "file", cfg.LocalSecretsFile)
@@ -218,70 +194,54 @@ func FromAWS(ctx context.Context, needQueue bool) (*Service, error) {
 	} else {
 		d.Secrets = &partner.SecretsManager{Client: secretsmanager.NewFromConfig(awsCfg), Prefix: cfg.SecretsPrefix}
 	}
-	return New(cfg, d), nil
+	return cfg, d, nil
 }
 
-// Deliveries adapts claim.Store to the webhook's Deliveries port: a claim
-// per (partner, webhook-id) held between Begin and Complete/Abandon.
-type Deliveries struct {
-	Claims *claim.Store
-	// Lease is how long a delivery's claim is held before a retry may take
-	// it over (default 30 s; the webhook's timeout is 10 s).
-	Lease time.Duration
-
-	held sync.Map // partner#webhookID → claim.Claim
-}
-
-func deliveryKey(partnerID, webhookID string) string { return partnerID + "#" + webhookID }
-
-// Begin claims the delivery.
-func (d *Deliveries) Begin(ctx context.Context, partnerID, webhookID string, now time.Time) (webhook.DeliveryState, error) {
-	lease := d.Lease
-	if lease <= 0 {
-		lease = 30 * time.Second
-	}
-	st, c, err := d.Claims.Begin(ctx, deliveryKey(partnerID, webhookID), now, lease)
-	if err != nil {
-		return 0, err
-	}
-	switch st {
-	case claim.Done:
-		return webhook.DeliveryDone, nil
-	case claim.InFlight:
-		return webhook.DeliveryInFlight, nil
-	}
-	d.held.Store(deliveryKey(partnerID, webhookID), c)
-	return webhook.DeliveryNew, nil
-}
-
-// Complete marks the delivery enqueued.
-func (d *Deliveries) Complete(ctx context.Context, partnerID, webhookID string, now time.Time) error {
-	v, ok := d.held.LoadAndDelete(deliveryKey(partnerID, webhookID))
-	if !ok {
-		return errors.New("complete delivery: not held")
-	}
-	return d.Claims.Complete(ctx, v.(claim.Claim), now)
-}
-
-// Abandon releases the delivery so the sender's retry can enqueue it.
-func (d *Deliveries) Abandon(ctx context.Context, partnerID, webhookID string) error {
-	v, ok := d.held.LoadAndDelete(deliveryKey(partnerID, webhookID))
-	if !ok {
-		return nil
-	}
-	return d.Claims.Abandon(ctx, v.(claim.Claim))
-}
-
-// RunLambda is the whole main of a function: build the service from the
-// environment, pick the handler, and hand it to the Lambda runtime. A
-// configuration error is printed with the function's name and exits 1 (the
-// Lambda init fails with that message) instead of panicking in a handler.
-func RunLambda(name string, needQueue bool, handler func(*Service) any) {
+// Run is the whole main of a function: FromEnv, then build the handler
+// (a function the Lambda runtime accepts, see lambda.Start) and hand it to
+// the runtime. A configuration error is printed as "<name>: <error>" and
+// exits 1 (the Lambda init fails with that message) instead of panicking in
+// a handler.
+func Run(name string, needQueue bool, build func(Config, Deps) any) {
 	ctx := context.Background()
-	svc, err := FromAWS(ctx, needQueue)
+	cfg, d, err := FromEnv(ctx, needQueue)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
-	lambda.StartWithOptions(handler(svc), lambda.WithContext(ctx))
+	lambda.StartWithOptions(build(cfg, d), lambda.WithContext(ctx))
+}
+
+// NewLogger is the functions' logger: JSON lines on w from level up, each
+// logged with an invocation's context (slog's …Context methods) carrying
+// that invocation's Lambda request id as "requestId".
+//
+// It does what lambdacontext.NewLogHandler of aws-lambda-go v1.55.1 does
+// for the request id, but that handler does not fit as it is: it cannot wrap
+// another handler (its wrapper is unexported; it builds its own on
+// os.Stdout), it writes text unless AWS_LAMBDA_LOG_FORMAT is JSON (as under
+// the RIE and sam local), it takes its level only from AWS_LAMBDA_LOG_LEVEL
+// (the template's LOG_LEVEL would stop working) and it renames the msg and
+// time keys. Here the request id comes from lambdacontext.FromContext, the
+// same source.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+}
+
+// requestIDHandler adds the Lambda request id of the record's context.
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		r.AddAttrs(slog.String("requestId", lc.AwsRequestID))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
 }

@@ -39,7 +39,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/contract"
@@ -95,7 +94,6 @@ type Service struct {
 const (
 	DefaultNoteEvery    = time.Hour
 	DefaultReopenWithin = 24 * time.Hour
-	MaxSummary          = 100 // ConnectWise's limit on summary
 )
 
 func (s *Service) now() time.Time {
@@ -394,14 +392,14 @@ func (o *op) open(ctx context.Context, prefix string) (Action, int, string, erro
 		}
 	}
 	tk := &connectwise.Ticket{
-		Summary:            o.summary(company),
+		Summary:            forCW(o.summary(company), summaryField),
 		Company:            &connectwise.Reference{ID: company.ID},
 		Board:              &connectwise.Reference{ID: board.ID},
 		Status:             &connectwise.Reference{ID: board.NewStatus.ID},
 		Priority:           board.Priority,
 		Type:               board.Type,
 		ExternalXRef:       o.f.XRef,
-		InitialDescription: o.description(company),
+		InitialDescription: forCW(o.description(company), bodyField),
 	}
 	created, _, err := o.t.CW.Tickets.Create(ctx, tk)
 	if err != nil {
@@ -462,8 +460,8 @@ func (o *op) findCreated(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	conds := []connectwise.Condition{connectwise.Eq("company/id", company.ID), connectwise.Eq("board/id", board.ID)}
-	if o.sig.Headline != "" {
-		conds = append(conds, connectwise.Contains("summary", o.sig.Headline))
+	if key := searchKey(o.summary(company), o.sig.Headline); key != "" {
+		conds = append(conds, connectwise.Contains("summary", key))
 	}
 	cond, err = connectwise.Build(connectwise.And(conds...))
 	if err != nil {
@@ -563,7 +561,7 @@ const (
 )
 
 func (o *op) note(ctx context.Context, text string, kind noteKind) error {
-	n := &connectwise.TicketNote{Text: text}
+	n := &connectwise.TicketNote{Text: forCW(text, bodyField)}
 	switch kind {
 	case noteInternal:
 		n.InternalAnalysisFlag = true
@@ -578,39 +576,32 @@ func (o *op) note(ctx context.Context, text string, kind noteKind) error {
 	return nil
 }
 
-// summary is what a technician reads in the ticket list: what failed, where,
-// for whom. At most MaxSummary bytes (cut on a character boundary).
+// summary is what a technician reads in the ticket list: what failed and
+// where ("Backup failed: File server", the headline or else the fault kind in
+// words, then the account's name or else its id), then for whom ("Acme
+// Dental": the customer's name from the event, or else the ConnectWise
+// company's name). Names that are empty once cleaned fall back the same way.
+// At most MaxSummary characters (see MaxSummary for how they are counted);
+// when it is too long both parts are kept and shortened fairly (fitSummary).
 func (o *op) summary(c managedid.Company) string {
-	who := o.ev.Customer.Name
+	who := connectwise.CleanLine(o.ev.Customer.Name)
 	if who == "" {
-		who = c.Name
+		who = connectwise.CleanLine(c.Name)
 	}
-	s := o.sig.Headline
-	if s == "" {
-		s = strings.ReplaceAll(string(o.sig.Fault), "_", " ")
+	what := connectwise.CleanLine(o.sig.Headline)
+	if what == "" {
+		what = strings.ReplaceAll(string(o.sig.Fault), "_", " ")
 	}
-	if o.sig.Account != nil {
-		name := o.sig.Account.Name
+	if a := o.sig.Account; a != nil {
+		name := connectwise.CleanLine(a.Name)
 		if name == "" {
-			name = o.sig.Account.ID
+			name = connectwise.CleanLine(a.ID)
 		}
-		s += ": " + name
+		if name != "" {
+			what += ": " + name
+		}
 	}
-	if who != "" {
-		s += " – " + who
-	}
-	return truncate(s, MaxSummary)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return fitSummary(what, who)
 }
 
 var whatToCheck = map[FaultKind]string{

@@ -1,14 +1,15 @@
-// Package webhook is the ingest Lambda handler: it takes an API Gateway (HTTP
-// API, payload 2.0) request POST /v1/partners/{partnerId}/events, checks its
-// size, Standard Webhooks signature and body (contract v1), claims the
-// delivery so that a sender's retry is acknowledged without a second
-// message, and puts one queue.Message on the events queue for the worker.
+// Package webhook is the ingest handler, an http.Handler (Handler.Routes):
+// it takes POST /v1/partners/{partnerId}/events, checks its size, Standard
+// Webhooks signature and body (contract v1), claims the delivery so that a
+// sender's retry is acknowledged without a second message, and puts one
+// queue.Message on the events queue for the worker. In Lambda it sits behind
+// API Gateway through package lambdahttp, which also decodes base64 bodies.
 //
 // The answers, in the order the checks run:
 //
 //	404 / 405  not the route, or not POST
 //	413        body larger than contract.MaxBodyBytes (checked before anything else is read)
-//	400        body marked base64 is not base64
+//	400        body marked base64 is not base64 (or the body could not be read)
 //	401        missing, malformed, stale or wrong signature, or unknown partner: one
 //	           body for all, {"error":"invalid or missing signature"}
 //	503        the partner's secrets could not be read
@@ -29,6 +30,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -36,8 +38,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/efs-cw/backupbridge/internal/contract"
 	"github.com/efs-cw/backupbridge/internal/partner"
@@ -105,10 +105,14 @@ type Handler struct {
 	Log *slog.Logger
 }
 
-// Route is the API Gateway route key of the handler.
-const Route = "POST /v1/partners/{partnerId}/events"
+// Path is the ServeMux pattern of the ingest path, without a method.
+const Path = "/v1/partners/{" + PathParameter + "}/events"
 
-// PathParameter names the partner in the route.
+// Route is the ServeMux pattern of the ingest endpoint; it is also its API
+// Gateway route key.
+const Route = http.MethodPost + " " + Path
+
+// PathParameter names the partner in the route (r.PathValue).
 const PathParameter = "partnerId"
 
 // Retry-After values, in seconds.
@@ -132,6 +136,7 @@ const (
 	msgMethod           = "method not allowed: use POST"
 	msgTooLarge         = "body is larger than 65536 bytes"
 	msgBadBase64        = "body is marked base64 but is not valid base64"
+	msgUnreadable       = "the body could not be read"
 	msgUnauthorized     = "invalid or missing signature"
 	msgUnavailable      = "temporarily unavailable; retry later"
 	msgContentType      = "content-type must be application/json"
@@ -140,8 +145,6 @@ const (
 	statusAccepted      = "accepted"
 	statusDuplicate     = "duplicate"
 	contentTypeJSON     = "application/json"
-	partnerPathPrefix   = "/v1/partners/"
-	partnerPathSuffix   = "/events"
 	maxLoggedIDBytes    = signature.MaxIDLength
 	maxLoggedPartnerLen = 64
 )
@@ -154,6 +157,7 @@ const (
 	OutcomeMethodNotAllowed   = "method_not_allowed"
 	OutcomeTooLarge           = "too_large"
 	OutcomeBadBase64          = "bad_base64"
+	OutcomeUnreadableBody     = "unreadable_body"
 	OutcomeUnauthorized       = "unauthorized"
 	OutcomeUnknownPartner     = "unknown_partner"
 	OutcomeSecretsUnavailable = "secrets_unavailable"
@@ -178,59 +182,88 @@ type record struct {
 	err                                 error
 }
 
-// Handle answers one request. It never returns an error: every failure is
-// an HTTP answer (a Lambda error would reach the sender as a bare 500).
-func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	start := h.now()
-	var rec record
-	resp := h.handle(ctx, req, start, &rec)
-	h.log(ctx, &rec, resp.StatusCode, start)
-	return resp, nil
+// Routes returns the webhook as an http.Handler: Route; any other method on
+// Path is 405 with Allow: POST; any other path is 404. Every answer is JSON
+// and every request gets one log line.
+func (h *Handler) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(Route, h.serveEvent)
+	mux.HandleFunc(Path, func(w http.ResponseWriter, r *http.Request) {
+		h.serve(w, r, func(_ time.Time, rec *record) answer {
+			rec.partnerID, rec.outcome = r.PathValue(PathParameter), OutcomeMethodNotAllowed
+			a := errorAnswer(http.StatusMethodNotAllowed, msgMethod, "")
+			a.allow = http.MethodPost
+			return a
+		})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.serve(w, r, func(_ time.Time, rec *record) answer {
+			rec.outcome = OutcomeNotFound
+			return errorAnswer(http.StatusNotFound, msgNotFound, "")
+		})
+	})
+	return mux
 }
 
-func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest, now time.Time, rec *record) events.APIGatewayV2HTTPResponse {
-	// 1. Route.
-	partnerID, ok := routePartner(req)
-	if !ok {
+// serve writes the answer of one request and its log line. It never fails:
+// every failure is an HTTP answer (in Lambda a function error would reach
+// the sender as a bare 500).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, handle func(now time.Time, rec *record) answer) {
+	start := h.now()
+	var rec record
+	a := handle(start, &rec)
+	a.write(w)
+	h.log(r.Context(), &rec, a.status, start)
+}
+
+// serveEvent answers Route.
+func (h *Handler) serveEvent(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, func(now time.Time, rec *record) answer { return h.handle(r, now, rec) })
+}
+
+func (h *Handler) handle(r *http.Request, now time.Time, rec *record) answer {
+	ctx := r.Context()
+	// 1. Route: the method and path are the mux's; the partner id is ours.
+	partnerID := r.PathValue(PathParameter)
+	if !partnerIDRE.MatchString(partnerID) {
 		rec.outcome = OutcomeNotFound
-		return errorResponse(http.StatusNotFound, msgNotFound, "")
+		return errorAnswer(http.StatusNotFound, msgNotFound, "")
 	}
 	rec.partnerID = partnerID
-	if method(req) != http.MethodPost {
-		rec.outcome = OutcomeMethodNotAllowed
-		r := errorResponse(http.StatusMethodNotAllowed, msgMethod, "")
-		r.Headers["Allow"] = http.MethodPost
-		return r
-	}
 
-	// 2. Size, before anything else is read.
-	if bodySize(req) > contract.MaxBodyBytes {
+	// 2. Size, before anything else is read. Behind API Gateway the length
+	// is known (for a base64 body, its decoded size: see lambdahttp); an
+	// unknown length (-1, a chunked request) is bounded while reading.
+	if r.ContentLength > contract.MaxBodyBytes {
 		rec.outcome = OutcomeTooLarge
-		return errorResponse(http.StatusRequestEntityTooLarge, msgTooLarge, "")
+		return errorAnswer(http.StatusRequestEntityTooLarge, msgTooLarge, "")
 	}
 
 	// 3. Body bytes.
-	var body []byte
-	if req.IsBase64Encoded {
-		b, err := base64.StdEncoding.DecodeString(req.Body)
-		if err != nil {
-			rec.outcome = OutcomeBadBase64
-			return errorResponse(http.StatusBadRequest, msgBadBase64, "")
-		}
-		body = b
-	} else {
-		body = []byte(req.Body)
+	body, err := io.ReadAll(io.LimitReader(r.Body, contract.MaxBodyBytes+1))
+	var tooLarge *http.MaxBytesError
+	var corrupt base64.CorruptInputError
+	switch {
+	case errors.As(err, &tooLarge):
+		rec.outcome = OutcomeTooLarge
+		return errorAnswer(http.StatusRequestEntityTooLarge, msgTooLarge, "")
+	case errors.As(err, &corrupt):
+		rec.outcome = OutcomeBadBase64
+		return errorAnswer(http.StatusBadRequest, msgBadBase64, "")
+	case err != nil:
+		rec.outcome, rec.err = OutcomeUnreadableBody, fmt.Errorf("read body: %w", err)
+		return errorAnswer(http.StatusBadRequest, msgUnreadable, "")
 	}
 	rec.bytes = len(body)
-	if len(body) > contract.MaxBodyBytes { // the estimate is exact for padded base64; be sure anyway
+	if len(body) > contract.MaxBodyBytes {
 		rec.outcome = OutcomeTooLarge
-		return errorResponse(http.StatusRequestEntityTooLarge, msgTooLarge, "")
+		return errorAnswer(http.StatusRequestEntityTooLarge, msgTooLarge, "")
 	}
 
 	// 4. Signature.
-	id := header(req.Headers, signature.HeaderID)
-	ts := header(req.Headers, signature.HeaderTimestamp)
-	sig := header(req.Headers, signature.HeaderSignature)
+	id := r.Header.Get(signature.HeaderID)
+	ts := r.Header.Get(signature.HeaderTimestamp)
+	sig := r.Header.Get(signature.HeaderSignature)
 	rec.eventID = truncate(id, maxLoggedIDBytes)
 	if id == "" || ts == "" || sig == "" {
 		rec.outcome, rec.reason = OutcomeUnauthorized, "missing header"
@@ -264,13 +297,13 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 
 	// 5. Content type, then the event itself.
-	if !isJSON(header(req.Headers, "content-type")) {
+	if !isJSON(r.Header.Get("Content-Type")) {
 		rec.outcome = OutcomeUnsupportedType
-		return errorResponse(http.StatusUnsupportedMediaType, msgContentType, "")
+		return errorAnswer(http.StatusUnsupportedMediaType, msgContentType, "")
 	}
 	if !validWebhookID(id) {
 		rec.outcome = OutcomeInvalidID
-		return errorResponse(http.StatusBadRequest, msgBadID, signature.HeaderID)
+		return errorAnswer(http.StatusBadRequest, msgBadID, signature.HeaderID)
 	}
 	event, err := contract.Parse(body)
 	if err != nil {
@@ -279,15 +312,15 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		if errors.As(err, &ve) {
 			rec.reason = ve.Error()
 			// Always with "field" ("" when the body as a whole is at fault).
-			return jsonResponse(http.StatusBadRequest, invalidBody{Error: ve.Error(), Field: ve.Field})
+			return answer{status: http.StatusBadRequest, body: invalidBody{Error: ve.Error(), Field: ve.Field}}
 		}
-		return errorResponse(http.StatusBadRequest, "body is not a valid event", "")
+		return errorAnswer(http.StatusBadRequest, "body is not a valid event", "")
 	}
 	rec.eventType, rec.customerID = event.Type, event.Customer.ID
 	compact, err := contract.Marshal(event)
 	if err != nil { // cannot happen for a validated event; answer as a bad body
 		rec.outcome, rec.err = OutcomeInvalidEvent, fmt.Errorf("marshal validated event: %w", err)
-		return errorResponse(http.StatusBadRequest, "body is not a valid event", "")
+		return errorAnswer(http.StatusBadRequest, "body is not a valid event", "")
 	}
 
 	// 6. Claim the delivery.
@@ -298,12 +331,12 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return unavailable()
 	case state == DeliveryDone:
 		rec.outcome = OutcomeDuplicate
-		return acceptedResponse(id, statusDuplicate)
+		return acceptedAnswer(id, statusDuplicate)
 	case state == DeliveryInFlight:
 		rec.outcome = OutcomeInFlight
-		r := errorResponse(http.StatusConflict, msgInFlight, "")
-		r.Headers["Retry-After"] = strconv.Itoa(RetryAfterInFlight)
-		return r
+		a := errorAnswer(http.StatusConflict, msgInFlight, "")
+		a.retryAfter = RetryAfterInFlight
+		return a
 	case state != DeliveryNew:
 		rec.outcome, rec.err = OutcomeClaimFailed, fmt.Errorf("begin delivery: unexpected state %v", state)
 		return unavailable()
@@ -334,7 +367,7 @@ func (h *Handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		// again, and the worker's idempotency absorbs the repeat.
 		rec.err = fmt.Errorf("complete delivery: %w", err)
 	}
-	return acceptedResponse(id, statusAccepted)
+	return acceptedAnswer(id, statusAccepted)
 }
 
 func (h *Handler) now() time.Time {
@@ -375,68 +408,6 @@ func (h *Handler) log(ctx context.Context, rec *record, status int, start time.T
 		attrs = append(attrs, slog.String("error", rec.err.Error()))
 	}
 	l.LogAttrs(ctx, level, "webhook request", attrs...)
-}
-
-// routePartner returns the partner id of the request: the partnerId path
-// parameter, or else the id parsed out of the raw path
-// (/v1/partners/{id}/events, after any stage prefix).
-func routePartner(req events.APIGatewayV2HTTPRequest) (string, bool) {
-	id := req.PathParameters[PathParameter]
-	if id == "" {
-		p := req.RawPath
-		if p == "" {
-			p = req.RequestContext.HTTP.Path
-		}
-		i := strings.LastIndex(p, partnerPathPrefix)
-		if i < 0 {
-			return "", false
-		}
-		rest, ok := strings.CutSuffix(p[i+len(partnerPathPrefix):], partnerPathSuffix)
-		if !ok || strings.Contains(rest, "/") {
-			return "", false
-		}
-		id = rest
-	}
-	return id, partnerIDRE.MatchString(id)
-}
-
-// method returns the request's HTTP method (from the route key when the
-// request context lacks it).
-func method(req events.APIGatewayV2HTTPRequest) string {
-	if m := req.RequestContext.HTTP.Method; m != "" {
-		return strings.ToUpper(m)
-	}
-	m, _, _ := strings.Cut(req.RouteKey, " ")
-	return strings.ToUpper(m)
-}
-
-// bodySize returns the size of the body in bytes without decoding it: for a
-// base64 body, the decoded size its length and padding give.
-func bodySize(req events.APIGatewayV2HTTPRequest) int {
-	if !req.IsBase64Encoded {
-		return len(req.Body)
-	}
-	n := base64.StdEncoding.DecodedLen(len(req.Body))
-	for i := 1; i <= 2 && i <= len(req.Body); i++ {
-		if req.Body[len(req.Body)-i] == '=' {
-			n--
-		}
-	}
-	return n
-}
-
-// header returns a request header, whatever the case of its name (API
-// Gateway v2 lower-cases them; hand-written events may not).
-func header(h map[string]string, name string) string {
-	if v, ok := h[name]; ok {
-		return v
-	}
-	for k, v := range h {
-		if strings.EqualFold(k, name) {
-			return v
-		}
-	}
-	return ""
 }
 
 // isJSON reports whether a content-type is application/json (parameters
@@ -500,33 +471,47 @@ type acceptedBody struct {
 	Status  string `json:"status"`
 }
 
-func jsonResponse(status int, v any) events.APIGatewayV2HTTPResponse {
-	b, err := json.Marshal(v)
-	if err != nil { // cannot happen for the two body types
-		b = []byte(`{"error":"internal error"}`)
-		status = http.StatusInternalServerError
+// answer is the HTTP answer of a request: a status and a JSON body, with
+// Retry-After (seconds) or Allow when set.
+type answer struct {
+	status     int
+	body       any
+	retryAfter int
+	allow      string
+}
+
+// write sends the answer.
+func (a answer) write(w http.ResponseWriter) {
+	b, err := json.Marshal(a.body)
+	if err != nil { // cannot happen for the body types
+		b, a.status = []byte(`{"error":"internal error"}`), http.StatusInternalServerError
 	}
-	return events.APIGatewayV2HTTPResponse{
-		StatusCode: status,
-		Headers:    map[string]string{"Content-Type": contentTypeJSON},
-		Body:       string(b),
+	h := w.Header()
+	h.Set("Content-Type", contentTypeJSON)
+	if a.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(a.retryAfter))
 	}
+	if a.allow != "" {
+		h.Set("Allow", a.allow)
+	}
+	w.WriteHeader(a.status)
+	_, _ = w.Write(b)
 }
 
-func errorResponse(status int, msg, field string) events.APIGatewayV2HTTPResponse {
-	return jsonResponse(status, errorBody{Error: msg, Field: field})
+func errorAnswer(status int, msg, field string) answer {
+	return answer{status: status, body: errorBody{Error: msg, Field: field}}
 }
 
-func acceptedResponse(id, status string) events.APIGatewayV2HTTPResponse {
-	return jsonResponse(http.StatusAccepted, acceptedBody{EventID: id, Status: status})
+func acceptedAnswer(id, status string) answer {
+	return answer{status: http.StatusAccepted, body: acceptedBody{EventID: id, Status: status}}
 }
 
-func unauthorized() events.APIGatewayV2HTTPResponse {
-	return errorResponse(http.StatusUnauthorized, msgUnauthorized, "")
+func unauthorized() answer {
+	return errorAnswer(http.StatusUnauthorized, msgUnauthorized, "")
 }
 
-func unavailable() events.APIGatewayV2HTTPResponse {
-	r := errorResponse(http.StatusServiceUnavailable, msgUnavailable, "")
-	r.Headers["Retry-After"] = strconv.Itoa(RetryAfterUnavailable)
-	return r
+func unavailable() answer {
+	a := errorAnswer(http.StatusServiceUnavailable, msgUnavailable, "")
+	a.retryAfter = RetryAfterUnavailable
+	return a
 }

@@ -7,8 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -19,6 +22,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/efs-cw/backupbridge/internal/contract"
+	"github.com/efs-cw/backupbridge/internal/lambdahttp"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
 	"github.com/efs-cw/backupbridge/internal/signature"
@@ -176,57 +180,132 @@ func sampleBody(t testing.TB, name string) string {
 	return string(b)
 }
 
+// spec is the request of a test. It is sent to Handler.Routes with
+// httptest, or, when gateway is set (or the body is encoded), as the API
+// Gateway event Lambda receives, through lambdahttp: the path a request
+// takes in production.
+type spec struct {
+	method, path string
+	header       map[string]string
+	body         string
+	// encoded: body is base64 text, sent with isBase64Encoded.
+	encoded bool
+	gateway bool
+	// stage is the API Gateway stage (gateway only; "" is $default).
+	stage string
+	// unknownLength: the body's length is not announced (ContentLength
+	// -1, as for a chunked request); httptest only.
+	unknownLength bool
+	// readErr: reading the body fails with it after the first byte;
+	// httptest only.
+	readErr error
+}
+
 // request builds a request of the demo partner signed with the demo secret at
 // time at, with id "msg_1".
-func request(t testing.TB, body string, at time.Time) events.APIGatewayV2HTTPRequest {
+func request(t testing.TB, body string, at time.Time) *spec {
 	t.Helper()
-	return events.APIGatewayV2HTTPRequest{
-		Version:        "2.0",
-		RouteKey:       Route,
-		RawPath:        "/v1/partners/demo/events",
-		PathParameters: map[string]string{"partnerId": partner.DemoPartnerID},
-		Headers: map[string]string{
+	return &spec{
+		method: http.MethodPost,
+		path:   "/v1/partners/demo/events",
+		header: map[string]string{
 			"content-type":            "application/json",
 			signature.HeaderID:        "msg_1",
 			signature.HeaderTimestamp: strconv.FormatInt(at.Unix(), 10),
 			signature.HeaderSignature: signature.Sign(key(t, partner.DemoWebhookSecret), "msg_1", at, []byte(body)),
 		},
-		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RouteKey: Route,
-			HTTP:     events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST", Path: "/v1/partners/demo/events"},
-		},
-		Body: body,
+		body: body,
 	}
 }
 
 // resign signs req again (after its body or id changed) with the given secrets.
-func resign(t testing.TB, req *events.APIGatewayV2HTTPRequest, at time.Time, secrets ...string) {
+func resign(t testing.TB, req *spec, at time.Time, secrets ...string) {
 	t.Helper()
-	body := []byte(req.Body)
-	if req.IsBase64Encoded {
-		b, err := base64.StdEncoding.DecodeString(req.Body)
+	body := []byte(req.body)
+	if req.encoded {
+		b, err := base64.StdEncoding.DecodeString(req.body)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body = b
 	}
-	id := req.Headers[signature.HeaderID]
+	id := req.header[signature.HeaderID]
 	var sigs []string
 	for _, s := range secrets {
 		sigs = append(sigs, signature.Sign(key(t, s), id, at, body))
 	}
-	req.Headers[signature.HeaderTimestamp] = strconv.FormatInt(at.Unix(), 10)
-	req.Headers[signature.HeaderSignature] = strings.Join(sigs, " ")
+	req.header[signature.HeaderTimestamp] = strconv.FormatInt(at.Unix(), 10)
+	req.header[signature.HeaderSignature] = strings.Join(sigs, " ")
 }
 
-func decodeBody(t testing.TB, resp events.APIGatewayV2HTTPResponse) map[string]any {
+// result is what the client got.
+type result struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// send serves req with h.Routes().
+func send(t testing.TB, h *Handler, req *spec) result {
 	t.Helper()
-	if ct := resp.Headers["Content-Type"]; ct != "application/json" {
+	if !req.gateway && !req.encoded && req.stage == "" {
+		r := httptest.NewRequest(req.method, req.path, strings.NewReader(req.body))
+		for k, v := range req.header {
+			r.Header.Set(k, v)
+		}
+		if req.unknownLength {
+			r.ContentLength, r.Body = -1, io.NopCloser(strings.NewReader(req.body))
+		}
+		if req.readErr != nil {
+			r.Body = io.NopCloser(io.MultiReader(strings.NewReader(req.body[:1]), errReader{req.readErr}))
+		}
+		w := httptest.NewRecorder()
+		h.Routes().ServeHTTP(w, r)
+		return result{status: w.Code, header: w.Header(), body: w.Body.String()}
+	}
+	stage := req.stage
+	path := req.path
+	if stage == "" {
+		stage = "$default"
+	} else {
+		path = "/" + stage + path
+	}
+	ev := events.APIGatewayV2HTTPRequest{
+		Version:         "2.0",
+		RouteKey:        Route,
+		RawPath:         path,
+		Headers:         maps.Clone(req.header),
+		Body:            req.body,
+		IsBase64Encoded: req.encoded,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RouteKey: Route,
+			Stage:    stage,
+			HTTP:     events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: req.method, Path: path},
+		},
+	}
+	resp, err := lambdahttp.Handler(h.Routes())(context.Background(), ev)
+	if err != nil {
+		t.Fatalf("Lambda handler returned an error: %v", err)
+	}
+	hdr := http.Header{}
+	for k, v := range resp.Headers {
+		hdr.Set(k, v)
+	}
+	return result{status: resp.StatusCode, header: hdr, body: resp.Body}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+func decodeBody(t testing.TB, resp result) map[string]any {
+	t.Helper()
+	if ct := resp.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
 	}
 	var m map[string]any
-	if err := json.Unmarshal([]byte(resp.Body), &m); err != nil {
-		t.Fatalf("answer body is not JSON: %v: %s", err, resp.Body)
+	if err := json.Unmarshal([]byte(resp.body), &m); err != nil {
+		t.Fatalf("answer body is not JSON: %v: %s", err, resp.body)
 	}
 	return m
 }
@@ -240,7 +319,7 @@ func TestHandle(t *testing.T) {
 
 	for _, c := range []struct {
 		name   string
-		setup  func(t *testing.T, hs *harness, req *events.APIGatewayV2HTTPRequest)
+		setup  func(t *testing.T, hs *harness, req *spec)
 		status int
 		// body: the exact answer body, or (when it starts with "~") a
 		// substring of it.
@@ -253,153 +332,171 @@ func TestHandle(t *testing.T) {
 		outcome       string
 	}{
 		{name: "accepted", status: 202, body: `{"eventId":"msg_1","status":"accepted"}`, enqueued: 1, outcome: OutcomeAccepted},
-		{name: "header names in any case", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
+		{name: "header names in any case", setup: func(t *testing.T, _ *harness, r *spec) {
 			h := map[string]string{}
-			for k, v := range r.Headers {
+			for k, v := range r.header {
 				h[strings.ToUpper(k[:1])+k[1:]] = v
 			}
-			r.Headers = h
+			r.header, r.gateway = h, true
 		}, status: 202, enqueued: 1, outcome: OutcomeAccepted},
-		{name: "content-type with charset", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Headers["content-type"] = "application/json; charset=UTF-8"
+		{name: "through API Gateway", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.gateway = true
+		}, status: 202, body: `{"eventId":"msg_1","status":"accepted"}`, enqueued: 1, outcome: OutcomeAccepted},
+		{name: "content-type with charset", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.header["content-type"] = "application/json; charset=UTF-8"
 		}, status: 202, enqueued: 1},
-		{name: "base64 body", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Body, r.IsBase64Encoded = base64.StdEncoding.EncodeToString([]byte(r.Body)), true
+		{name: "base64 body", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.body, r.encoded = base64.StdEncoding.EncodeToString([]byte(r.body)), true
 		}, status: 202, enqueued: 1},
-		{name: "rotation: partner holds two secrets, signed with the new one", setup: func(t *testing.T, hs *harness, r *events.APIGatewayV2HTTPRequest) {
+		{name: "rotation: partner holds two secrets, signed with the new one", setup: func(t *testing.T, hs *harness, r *spec) {
 			hs.secrets.secrets[partner.DemoPartnerID] = []string{partner.DemoWebhookSecret, rotatedSecret}
 			resign(t, r, now, rotatedSecret)
 		}, status: 202, enqueued: 1},
-		{name: "rotation: signed with two secrets, partner holds the new one", setup: func(t *testing.T, hs *harness, r *events.APIGatewayV2HTTPRequest) {
+		{name: "rotation: signed with two secrets, partner holds the new one", setup: func(t *testing.T, hs *harness, r *spec) {
 			hs.secrets.secrets[partner.DemoPartnerID] = []string{rotatedSecret}
 			resign(t, r, now, partner.DemoWebhookSecret, rotatedSecret)
 		}, status: 202, enqueued: 1},
-		{name: "an unusable secret beside a good one is skipped", setup: func(t *testing.T, hs *harness, r *events.APIGatewayV2HTTPRequest) {
+		{name: "an unusable secret beside a good one is skipped", setup: func(t *testing.T, hs *harness, r *spec) {
 			hs.secrets.secrets[partner.DemoPartnerID] = []string{"whsec_short", partner.DemoWebhookSecret}
 		}, status: 202, enqueued: 1},
-		{name: "path from rawPath when there are no path parameters", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.PathParameters = nil
-			r.RawPath = "/prod/v1/partners/demo/events"
+		{name: "API Gateway stage in the path", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.stage = "prod" // rawPath /prod/v1/partners/demo/events
 		}, status: 202, enqueued: 1},
 
 		// Route.
-		{name: "other path", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.PathParameters, r.RawPath = nil, "/v1/partners/demo/things"
+		{name: "other path", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.path = "/v1/partners/demo/things"
+		}, status: 404, body: `{"error":"not found: POST /v1/partners/{partnerId}/events"}`, secretsCalled: ptr(0), outcome: OutcomeNotFound},
+		{name: "partner id with a slash", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.path = "/v1/partners/de/mo/events"
+		}, status: 404, secretsCalled: ptr(0)},
+		{name: "odd partner id", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.path = "/v1/partners/..%2Fadmin/events" // partnerId "../admin"
 		}, status: 404, secretsCalled: ptr(0), outcome: OutcomeNotFound},
-		{name: "partner id with a slash", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.PathParameters, r.RawPath = nil, "/v1/partners/de/mo/events"
+		{name: "partner id too long", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.path = "/v1/partners/" + strings.Repeat("p", 65) + "/events"
 		}, status: 404, secretsCalled: ptr(0)},
-		{name: "odd partner id", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.PathParameters["partnerId"] = "../admin"
-		}, status: 404, secretsCalled: ptr(0)},
-		{name: "GET", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.RequestContext.HTTP.Method = "GET"
+		{name: "GET", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.method = http.MethodGet
+		}, status: 405, body: `{"error":"method not allowed: use POST"}`, secretsCalled: ptr(0), outcome: OutcomeMethodNotAllowed},
+		{name: "PUT through API Gateway", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.method, r.gateway = http.MethodPut, true
 		}, status: 405, secretsCalled: ptr(0), outcome: OutcomeMethodNotAllowed},
 
 		// Size, first.
-		{name: "oversize body", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Body = big
+		{name: "oversize body", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.body = big
 			resign(t, r, now, partner.DemoWebhookSecret)
 		}, status: 413, body: `{"error":"body is larger than 65536 bytes"}`, secretsCalled: ptr(0), outcome: OutcomeTooLarge},
-		{name: "oversize base64 body", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Body, r.IsBase64Encoded = base64.StdEncoding.EncodeToString([]byte(big)), true
+		{name: "oversize body of unknown length", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.body, r.unknownLength = big, true
+			resign(t, r, now, partner.DemoWebhookSecret)
+		}, status: 413, secretsCalled: ptr(0), outcome: OutcomeTooLarge},
+		{name: "oversize body through API Gateway", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.body, r.gateway = big, true
+		}, status: 413, secretsCalled: ptr(0), outcome: OutcomeTooLarge},
+		{name: "oversize base64 body", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.body, r.encoded = base64.StdEncoding.EncodeToString([]byte(big)), true
 		}, status: 413, secretsCalled: ptr(0)},
-		{name: "oversize body without headers is still 413", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Body, r.Headers = big, nil
+		{name: "oversize body without headers is still 413", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.body, r.header = big, nil
 		}, status: 413, secretsCalled: ptr(0)},
-		{name: "body of exactly the limit, base64", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			pad := contract.MaxBodyBytes - len(r.Body)
-			r.Body = strings.Replace(r.Body, "{", "{"+strings.Repeat(" ", pad), 1)
-			r.Body, r.IsBase64Encoded = base64.StdEncoding.EncodeToString([]byte(r.Body)), true
+		{name: "body of exactly the limit, base64", setup: func(t *testing.T, _ *harness, r *spec) {
+			pad := contract.MaxBodyBytes - len(r.body)
+			r.body = strings.Replace(r.body, "{", "{"+strings.Repeat(" ", pad), 1)
+			r.body, r.encoded = base64.StdEncoding.EncodeToString([]byte(r.body)), true
 			resign(t, r, now, partner.DemoWebhookSecret)
 		}, status: 202, enqueued: 1},
-		{name: "bad base64", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Body, r.IsBase64Encoded = "not base64!", true
-		}, status: 400, body: "~not valid base64", secretsCalled: ptr(0), outcome: OutcomeBadBase64},
+		{name: "bad base64", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.body, r.encoded = "not base64!", true
+		}, status: 400, body: `{"error":"body is marked base64 but is not valid base64"}`, secretsCalled: ptr(0), outcome: OutcomeBadBase64},
+		{name: "unreadable body", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.readErr = errors.New("connection reset by peer")
+		}, status: 400, body: `{"error":"the body could not be read"}`, secretsCalled: ptr(0), outcome: OutcomeUnreadableBody},
 
 		// Signature: one answer for all.
-		{name: "signature from another secret", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
+		{name: "signature from another secret", setup: func(t *testing.T, _ *harness, r *spec) {
 			resign(t, r, now, rotatedSecret)
 		}, status: 401, body: unauthorizedBody, outcome: OutcomeUnauthorized},
-		{name: "tampered body", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Body = strings.Replace(r.Body, `"failure"`, `"success"`, 1)
+		{name: "tampered body", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.body = strings.Replace(r.body, `"failure"`, `"success"`, 1)
 		}, status: 401, body: unauthorizedBody},
-		{name: "stale: signed 6 minutes ago", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
+		{name: "stale: signed 6 minutes ago", setup: func(t *testing.T, _ *harness, r *spec) {
 			resign(t, r, now.Add(-6*time.Minute), partner.DemoWebhookSecret)
 		}, status: 401, body: unauthorizedBody},
-		{name: "stale: signed 6 minutes ahead", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
+		{name: "stale: signed 6 minutes ahead", setup: func(t *testing.T, _ *harness, r *spec) {
 			resign(t, r, now.Add(6*time.Minute), partner.DemoWebhookSecret)
 		}, status: 401, body: unauthorizedBody},
-		{name: "signed 4 minutes ago", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
+		{name: "signed 4 minutes ago", setup: func(t *testing.T, _ *harness, r *spec) {
 			resign(t, r, now.Add(-4*time.Minute), partner.DemoWebhookSecret)
 		}, status: 202, enqueued: 1},
-		{name: "unknown partner", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.PathParameters["partnerId"] = "nobody"
+		{name: "unknown partner", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.path = "/v1/partners/nobody/events"
 		}, status: 401, body: unauthorizedBody, outcome: OutcomeUnknownPartner},
-		{name: "missing signature header", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			delete(r.Headers, signature.HeaderSignature)
+		{name: "missing signature header", setup: func(t *testing.T, _ *harness, r *spec) {
+			delete(r.header, signature.HeaderSignature)
 		}, status: 401, body: unauthorizedBody, secretsCalled: ptr(0)},
-		{name: "missing id header", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			delete(r.Headers, signature.HeaderID)
+		{name: "missing id header", setup: func(t *testing.T, _ *harness, r *spec) {
+			delete(r.header, signature.HeaderID)
 		}, status: 401, body: unauthorizedBody, secretsCalled: ptr(0)},
-		{name: "timestamp not seconds", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Headers[signature.HeaderTimestamp] = now.Format(time.RFC3339)
+		{name: "timestamp not seconds", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.header[signature.HeaderTimestamp] = now.Format(time.RFC3339)
 		}, status: 401, body: unauthorizedBody},
-		{name: "secrets unavailable", setup: func(t *testing.T, hs *harness, _ *events.APIGatewayV2HTTPRequest) {
+		{name: "secrets unavailable", setup: func(t *testing.T, hs *harness, _ *spec) {
 			hs.secrets.err = errors.New("secretsmanager: throttled (token=SECRET-TOKEN)")
 		}, status: 503, body: `{"error":"temporarily unavailable; retry later"}`, retryAfter: "10", outcome: OutcomeSecretsUnavailable},
-		{name: "no usable secret", setup: func(t *testing.T, hs *harness, _ *events.APIGatewayV2HTTPRequest) {
+		{name: "no usable secret", setup: func(t *testing.T, hs *harness, _ *spec) {
 			hs.secrets.secrets[partner.DemoPartnerID] = []string{"not-a-secret"}
 		}, status: 503, retryAfter: "10"},
 
 		// Content type and body.
-		{name: "text/plain", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Headers["content-type"] = "text/plain"
+		{name: "text/plain", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.header["content-type"] = "text/plain"
 		}, status: 415, body: `{"error":"content-type must be application/json"}`, outcome: OutcomeUnsupportedType},
-		{name: "no content type", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			delete(r.Headers, "content-type")
+		{name: "no content type", setup: func(t *testing.T, _ *harness, r *spec) {
+			delete(r.header, "content-type")
 		}, status: 415},
-		{name: "JSON in another charset", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Headers["content-type"] = "application/json; charset=latin1"
+		{name: "JSON in another charset", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.header["content-type"] = "application/json; charset=latin1"
 		}, status: 415},
-		{name: "webhook-id with a space", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Headers[signature.HeaderID] = "msg 1"
+		{name: "webhook-id with a space", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.header[signature.HeaderID] = "msg 1"
 			resign(t, r, now, partner.DemoWebhookSecret)
 		}, status: 400, field: ptr("webhook-id"), outcome: OutcomeInvalidID},
-		{name: "malformed JSON", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Body = `{"specVersion":"1.0",`
+		{name: "malformed JSON", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.body = `{"specVersion":"1.0",`
 			resign(t, r, now, partner.DemoWebhookSecret)
 		}, status: 400, body: "~body is not valid JSON", field: ptr(""), outcome: OutcomeInvalidEvent},
-		{name: "contract violation", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Body = strings.Replace(r.Body, `"plan": "select"`, `"plan": "gold"`, 1)
+		{name: "contract violation", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.body = strings.Replace(r.body, `"plan": "select"`, `"plan": "gold"`, 1)
 			resign(t, r, now, partner.DemoWebhookSecret)
 		}, status: 400, body: `{"error":"backup.account.plan: must be one of select, basic, shadowprotect_bdr","field":"backup.account.plan"}`, field: ptr("backup.account.plan")},
-		{name: "unknown field", setup: func(t *testing.T, _ *harness, r *events.APIGatewayV2HTTPRequest) {
-			r.Body = strings.Replace(r.Body, `"result"`, `"outcome": "x", "result"`, 1)
+		{name: "unknown field", setup: func(t *testing.T, _ *harness, r *spec) {
+			r.body = strings.Replace(r.body, `"result"`, `"outcome": "x", "result"`, 1)
 			resign(t, r, now, partner.DemoWebhookSecret)
 		}, status: 400, field: ptr("backup.outcome"), body: "~unknown field"},
 
 		// Deliveries and queue.
-		{name: "in flight", setup: func(t *testing.T, hs *harness, _ *events.APIGatewayV2HTTPRequest) {
+		{name: "in flight", setup: func(t *testing.T, hs *harness, _ *spec) {
 			hs.deliveries.items = map[string]*delivery{"demo#msg_1": {expires: now.Add(30 * time.Second)}}
 		}, status: 409, body: "~still being processed", retryAfter: "5", outcome: OutcomeInFlight},
-		{name: "expired claim is taken over", setup: func(t *testing.T, hs *harness, _ *events.APIGatewayV2HTTPRequest) {
+		{name: "expired claim is taken over", setup: func(t *testing.T, hs *harness, _ *spec) {
 			hs.deliveries.items = map[string]*delivery{"demo#msg_1": {expires: now.Add(-time.Second)}}
 		}, status: 202, enqueued: 1},
-		{name: "already done", setup: func(t *testing.T, hs *harness, _ *events.APIGatewayV2HTTPRequest) {
+		{name: "already done", setup: func(t *testing.T, hs *harness, _ *spec) {
 			hs.deliveries.items = map[string]*delivery{"demo#msg_1": {done: true}}
 		}, status: 202, body: `{"eventId":"msg_1","status":"duplicate"}`, outcome: OutcomeDuplicate},
-		{name: "claim fails", setup: func(t *testing.T, hs *harness, _ *events.APIGatewayV2HTTPRequest) {
+		{name: "claim fails", setup: func(t *testing.T, hs *harness, _ *spec) {
 			hs.deliveries.beginErr = errors.New("dynamodb: ProvisionedThroughputExceededException")
 		}, status: 503, retryAfter: "10", outcome: OutcomeClaimFailed},
-		{name: "enqueue fails", setup: func(t *testing.T, hs *harness, _ *events.APIGatewayV2HTTPRequest) {
+		{name: "enqueue fails", setup: func(t *testing.T, hs *harness, _ *spec) {
 			hs.queue.err = errors.New("sqs: connection reset")
 		}, status: 503, body: `{"error":"temporarily unavailable; retry later"}`, retryAfter: "10", outcome: OutcomeEnqueueFailed},
-		{name: "enqueue and abandon fail", setup: func(t *testing.T, hs *harness, _ *events.APIGatewayV2HTTPRequest) {
+		{name: "enqueue and abandon fail", setup: func(t *testing.T, hs *harness, _ *spec) {
 			hs.queue.err = errors.New("sqs: connection reset")
 			hs.deliveries.abandonErr = errors.New("dynamodb: timeout")
 		}, status: 503, retryAfter: "10"},
-		{name: "complete fails, still accepted", setup: func(t *testing.T, hs *harness, _ *events.APIGatewayV2HTTPRequest) {
+		{name: "complete fails, still accepted", setup: func(t *testing.T, hs *harness, _ *spec) {
 			hs.deliveries.completeErr = errors.New("dynamodb: timeout")
 		}, status: 202, body: `{"eventId":"msg_1","status":"accepted"}`, enqueued: 1, outcome: OutcomeAccepted},
 	} {
@@ -408,31 +505,28 @@ func TestHandle(t *testing.T) {
 			hs := newHarness(t)
 			req := request(t, failure, now)
 			if c.setup != nil {
-				c.setup(t, hs, &req)
+				c.setup(t, hs, req)
 			}
-			resp, err := hs.h.Handle(context.Background(), req)
-			if err != nil {
-				t.Fatalf("Handle returned an error: %v", err)
-			}
-			if resp.StatusCode != c.status {
-				t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, c.status, resp.Body)
+			resp := send(t, hs.h, req)
+			if resp.status != c.status {
+				t.Fatalf("status = %d, want %d; body %s", resp.status, c.status, resp.body)
 			}
 			m := decodeBody(t, resp)
 			switch {
 			case c.body == "":
 			case strings.HasPrefix(c.body, "~"):
-				if !strings.Contains(resp.Body, c.body[1:]) {
-					t.Errorf("body = %s, want it to contain %q", resp.Body, c.body[1:])
+				if !strings.Contains(resp.body, c.body[1:]) {
+					t.Errorf("body = %s, want it to contain %q", resp.body, c.body[1:])
 				}
-			case resp.Body != c.body:
-				t.Errorf("body = %s, want %s", resp.Body, c.body)
+			case resp.body != c.body:
+				t.Errorf("body = %s, want %s", resp.body, c.body)
 			}
 			if c.field != nil {
 				if f, ok := m["field"]; !ok || f != *c.field {
 					t.Errorf("field = %v (present %v), want %q", f, ok, *c.field)
 				}
 			}
-			if got := resp.Headers["Retry-After"]; got != c.retryAfter {
+			if got := resp.header.Get("Retry-After"); got != c.retryAfter {
 				t.Errorf("Retry-After = %q, want %q", got, c.retryAfter)
 			}
 			if len(hs.queue.msgs) != c.enqueued {
@@ -441,8 +535,8 @@ func TestHandle(t *testing.T) {
 			if c.secretsCalled != nil && hs.secrets.calls != *c.secretsCalled {
 				t.Errorf("secrets source called %d times, want %d", hs.secrets.calls, *c.secretsCalled)
 			}
-			if c.status == http.StatusMethodNotAllowed && resp.Headers["Allow"] != "POST" {
-				t.Errorf("Allow = %q", resp.Headers["Allow"])
+			if c.status == http.StatusMethodNotAllowed && resp.header.Get("Allow") != "POST" {
+				t.Errorf("Allow = %q", resp.header.Get("Allow"))
 			}
 			checkLog(t, hs, req, c.status, c.outcome)
 		})
@@ -451,7 +545,7 @@ func TestHandle(t *testing.T) {
 
 // checkLog checks the one log line of a request: status, outcome, and no
 // secret, signature or internal token in it.
-func checkLog(t *testing.T, hs *harness, req events.APIGatewayV2HTTPRequest, status int, outcome string) {
+func checkLog(t *testing.T, hs *harness, req *spec, status int, outcome string) {
 	t.Helper()
 	lines := strings.Split(strings.TrimSpace(hs.log.String()), "\n")
 	if len(lines) != 1 {
@@ -468,7 +562,7 @@ func checkLog(t *testing.T, hs *harness, req events.APIGatewayV2HTTPRequest, sta
 		t.Errorf("logged outcome = %v, want %s", l["outcome"], outcome)
 	}
 	secrets := []string{partner.DemoWebhookSecret[6:], rotatedSecret[6:], "demo-webhook-secret"}
-	for _, sig := range strings.Fields(req.Headers[signature.HeaderSignature]) {
+	for _, sig := range strings.Fields(req.header[signature.HeaderSignature]) {
 		if len(sig) > 3 {
 			secrets = append(secrets, sig[3:])
 		}
@@ -486,9 +580,9 @@ func TestAcceptedMessage(t *testing.T) {
 	t.Parallel()
 	hs := newHarness(t)
 	body := sampleBody(t, "notification-no-backup") // no state: the default is filled
-	resp, _ := hs.h.Handle(context.Background(), request(t, body, now))
-	if resp.StatusCode != 202 {
-		t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
+	resp := send(t, hs.h, request(t, body, now))
+	if resp.status != 202 {
+		t.Fatalf("status %d: %s", resp.status, resp.body)
 	}
 	if len(hs.queue.msgs) != 1 {
 		t.Fatalf("%d messages", len(hs.queue.msgs))
@@ -518,9 +612,9 @@ func TestDuplicateDeliveryEnqueuesOnce(t *testing.T) {
 	req := request(t, sampleBody(t, "backup-completed-success"), now)
 	want := []string{`{"eventId":"msg_1","status":"accepted"}`, `{"eventId":"msg_1","status":"duplicate"}`, `{"eventId":"msg_1","status":"duplicate"}`}
 	for i, w := range want {
-		resp, _ := hs.h.Handle(context.Background(), req)
-		if resp.StatusCode != 202 || resp.Body != w {
-			t.Errorf("delivery %d: %d %s, want 202 %s", i+1, resp.StatusCode, resp.Body, w)
+		resp := send(t, hs.h, req)
+		if resp.status != 202 || resp.body != w {
+			t.Errorf("delivery %d: %d %s, want 202 %s", i+1, resp.status, resp.body, w)
 		}
 	}
 	if len(hs.queue.msgs) != 1 {
@@ -533,8 +627,8 @@ func TestRetryAfterEnqueueFailureSucceeds(t *testing.T) {
 	hs := newHarness(t)
 	req := request(t, sampleBody(t, "usage-snapshot"), now)
 	hs.queue.err = errors.New("sqs down")
-	if resp, _ := hs.h.Handle(context.Background(), req); resp.StatusCode != 503 {
-		t.Fatalf("first attempt: %d", resp.StatusCode)
+	if resp := send(t, hs.h, req); resp.status != 503 {
+		t.Fatalf("first attempt: %d", resp.status)
 	}
 	if got := hs.deliveries.freed; len(got) != 1 || got[0] != "demo#msg_1" {
 		t.Errorf("abandoned = %v, want the claim released", got)
@@ -543,8 +637,8 @@ func TestRetryAfterEnqueueFailureSucceeds(t *testing.T) {
 		t.Errorf("completed after a failed enqueue: %v", hs.deliveries.completed)
 	}
 	hs.queue.err = nil
-	if resp, _ := hs.h.Handle(context.Background(), req); resp.StatusCode != 202 || !strings.Contains(resp.Body, "accepted") {
-		t.Fatalf("retry: %d %s", resp.StatusCode, resp.Body)
+	if resp := send(t, hs.h, req); resp.status != 202 || !strings.Contains(resp.body, "accepted") {
+		t.Fatalf("retry: %d %s", resp.status, resp.body)
 	}
 	if len(hs.queue.msgs) != 1 {
 		t.Errorf("%d messages", len(hs.queue.msgs))
@@ -564,19 +658,9 @@ func TestEverySampleIsAccepted(t *testing.T) {
 			continue
 		}
 		hs := newHarness(t)
-		resp, _ := hs.h.Handle(context.Background(), request(t, sampleBody(t, name), now))
-		if resp.StatusCode != 202 {
-			t.Errorf("%s: %d %s", name, resp.StatusCode, resp.Body)
-		}
-	}
-}
-
-func TestBodySize(t *testing.T) {
-	t.Parallel()
-	for _, n := range []int{0, 1, 2, 3, 4, 100, contract.MaxBodyBytes, contract.MaxBodyBytes + 1} {
-		enc := base64.StdEncoding.EncodeToString(make([]byte, n))
-		if got := bodySize(events.APIGatewayV2HTTPRequest{Body: enc, IsBase64Encoded: true}); got != n {
-			t.Errorf("bodySize of base64 of %d bytes = %d", n, got)
+		resp := send(t, hs.h, request(t, sampleBody(t, name), now))
+		if resp.status != 202 {
+			t.Errorf("%s: %d %s", name, resp.status, resp.body)
 		}
 	}
 }
@@ -613,19 +697,24 @@ func BenchmarkHandle(b *testing.B) {
 		Log:        slog.New(slog.DiscardHandler),
 	}
 	req := request(b, sampleBody(b, "notification-backup-failure"), now)
-	ctx := context.Background()
+	routes := h.Routes()
 	b.ReportAllocs()
 	for b.Loop() {
-		resp, _ := h.Handle(ctx, req)
-		if resp.StatusCode != 202 {
-			b.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
+		r := httptest.NewRequest(req.method, req.path, strings.NewReader(req.body))
+		for k, v := range req.header {
+			r.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		routes.ServeHTTP(w, r)
+		if w.Code != 202 {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
 		}
 	}
 }
 
 // TestCommittedAPIGatewayEvents replays every events/apigw/*.json (what sam
-// local invoke takes) at the time it was signed: each is accepted and
-// enqueues its raw sample.
+// local invoke takes) through the Lambda adapter at the time it was signed:
+// each is accepted and enqueues its raw sample.
 func TestCommittedAPIGatewayEvents(t *testing.T) {
 	t.Parallel()
 	entries, err := os.ReadDir("../../events/apigw")
@@ -653,9 +742,9 @@ func TestCommittedAPIGatewayEvents(t *testing.T) {
 		}
 		hs := newHarness(t)
 		hs.h.Now = func() time.Time { return time.Unix(sec, 0) }
-		resp, _ := hs.h.Handle(context.Background(), req)
-		if resp.StatusCode != 202 || len(hs.queue.msgs) != 1 {
-			t.Errorf("%s: %d %s", e.Name(), resp.StatusCode, resp.Body)
+		resp, err := lambdahttp.Handler(hs.h.Routes())(context.Background(), req)
+		if err != nil || resp.StatusCode != 202 || len(hs.queue.msgs) != 1 {
+			t.Errorf("%s: %d %s (%v)", e.Name(), resp.StatusCode, resp.Body, err)
 		}
 	}
 }

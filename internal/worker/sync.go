@@ -92,9 +92,9 @@ func (w *Worker) recordUsage(ctx context.Context, m *queue.Message, ev *contract
 func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.Target, customer contract.Customer, force bool, base eventlog.Entry, body json.RawMessage, calls *atomic.Int64, started time.Time) (retry bool) {
 	p := t.Partner
 	slots := *w.Sync.Slots
-	if p.SyncWindowHours > 0 {
-		slots.Window = time.Duration(p.SyncWindowHours) * time.Hour
-	}
+	// The partner's window (its default when unset) both for the claim and
+	// for the "throttled" message's "the window opens at".
+	slots.Window = p.SyncWindow()
 	base.CustomerID = customer.ID
 	entry := func(what eventlog.What, oc eventlog.Outcome, msg string) eventlog.Entry {
 		e := base

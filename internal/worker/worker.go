@@ -227,6 +227,12 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 	}
 
 	ev, err := contract.Parse(m.Event)
+	if err == nil && !m.ReceivedAt.IsZero() {
+		// The webhook refuses times ahead of its clock; an event queued
+		// before it did (or reprocessed from the log) is held to the same
+		// rule against its time of receipt, so it cannot poison the state.
+		err = contract.CheckClock(ev, m.ReceivedAt)
+	}
 	if err != nil {
 		e := base
 		e.What, e.Outcome, e.Code, e.Message, e.Event = eventlog.WhatEvent, eventlog.OutcomeFailed, outcome.CodeInvalidEvent, err.Error(), m.Event
@@ -364,6 +370,9 @@ func (w *Worker) target(ctx context.Context, partnerID string, fresh bool) (tick
 		return tickets.Target{}, outcome.Permanent(outcome.CodePartnerNotFound, "the partner was deleted or never configured; configure it through the operator API, then reprocess", err)
 	}
 	if err != nil {
+		// partner.ErrUnreadable (stored settings that do not decode) is
+		// classified permanent by outcome.Of (PARTNER_UNREADABLE): reading
+		// again cannot help until an operator rewrites the partner.
 		return tickets.Target{}, err
 	}
 	w.mu.Lock()

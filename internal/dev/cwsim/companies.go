@@ -1,6 +1,7 @@
 package cwsim
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 )
@@ -23,7 +24,8 @@ func init() {
 	register("GET /company/managementItSolutions/{id}", (*Sim).getSolution)
 }
 
-// Field limits of companies.
+// Field limits of companies (ConnectWise's company identifier is at most 30
+// characters, its name at most 50).
 const (
 	maxCompanyIdentifier = 30
 	maxCompanyName       = 50
@@ -46,9 +48,18 @@ func (s *Sim) getCompany(q *request) response {
 	return getRecord(s, q, "Company", func(st *state) []Company { return st.companies })
 }
 
-// AddCompany adds a company as a person would (not validated). ID is
-// assigned; Status defaults to {id 1, "Active"}.
+// AddCompany adds a company as a person would. ID is assigned; Status
+// defaults to {id 1, "Active"}. It panics when the identifier or the name is
+// longer than ConnectWise allows (30 and 50 characters): ConnectWise refuses
+// such a company, so a test or demo that adds one would test a site that
+// cannot exist (code that builds names must stay within the limits).
 func (s *Sim) AddCompany(c Company) Company {
+	var ck checker
+	ck.maxLen("identifier", c.Identifier, maxCompanyIdentifier)
+	ck.maxLen("name", c.Name, maxCompanyName)
+	if ck.errs != nil {
+		panic(fmt.Sprintf("cwsim: AddCompany: %v", validationError("company", ck.errs)))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.ID = s.st.nextID("company")

@@ -142,8 +142,6 @@ type condExpr interface {
 	check(spec condSpec) error
 	// eval tells whether the object (a resource as decoded JSON) matches.
 	eval(obj map[string]any) bool
-	// fields appends the field names the expression uses.
-	fields(dst []string) []string
 }
 
 type condAnd struct{ left, right condExpr }
@@ -175,12 +173,6 @@ func (c *condOr) check(spec condSpec) error {
 
 func (c *condAnd) eval(obj map[string]any) bool { return c.left.eval(obj) && c.right.eval(obj) }
 func (c *condOr) eval(obj map[string]any) bool  { return c.left.eval(obj) || c.right.eval(obj) }
-
-func (c *condAnd) fields(dst []string) []string { return c.right.fields(c.left.fields(dst)) }
-func (c *condOr) fields(dst []string) []string  { return c.right.fields(c.left.fields(dst)) }
-func (c *condCompare) fields(dst []string) []string {
-	return append(dst, c.field)
-}
 
 func (c *condCompare) check(spec condSpec) error {
 	f, ok := spec[c.field]

@@ -86,6 +86,34 @@ func TestDemoSeed(t *testing.T) {
 	}
 }
 
+// TestCompanyFieldLimits: ConnectWise keeps a company identifier to 30
+// characters and a name to 50; the simulator cannot hold a longer one.
+func TestCompanyFieldLimits(t *testing.T) {
+	t.Parallel()
+	s := New(Options{})
+	ok := s.AddCompany(Company{Identifier: strings.Repeat("i", maxCompanyIdentifier), Name: strings.Repeat("n", maxCompanyName)})
+	if ok.ID == 0 {
+		t.Fatalf("company at the limits not added: %+v", ok)
+	}
+	for _, c := range []Company{
+		{Identifier: strings.Repeat("i", maxCompanyIdentifier+1), Name: "Too Long Identifier"},
+		{Identifier: "TooLongName", Name: strings.Repeat("n", maxCompanyName+1)},
+	} {
+		func() {
+			defer func() {
+				r := recover()
+				if r == nil || !strings.Contains(fmt.Sprint(r), "cannot be longer than") {
+					t.Errorf("AddCompany(%q, %q): recovered %v, want a panic about the length", c.Identifier, c.Name, r)
+				}
+			}()
+			s.AddCompany(c)
+		}()
+	}
+	if n := len(s.Companies()); n != 1 {
+		t.Errorf("%d companies, want only the one within the limits", n)
+	}
+}
+
 func TestManagementSummaries(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Options{})

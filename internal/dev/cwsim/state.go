@@ -79,7 +79,6 @@ func (s *Sim) touch(i *Info, by string) {
 
 // record ids, for the generic lookups below.
 func (c Company) recordID() int              { return c.ID }
-func (m ManagementSummary) recordID() int    { return m.ID }
 func (m ManagementITSolution) recordID() int { return m.ID }
 func (b Board) recordID() int                { return b.ID }
 func (st Status) recordID() int              { return st.ID }

@@ -1,8 +1,9 @@
 // Package emulator runs the functions' bootstrap binaries under the AWS
 // Lambda Runtime Interface Emulator (RIE), the program `sam local invoke`
 // runs inside its container, so that a test exercises the real wiring of a
-// function (functions/<name>/main.go → service.RunLambda → the Lambda
-// runtime API → the handler) rather than calling the handler in process.
+// function (functions/<name>/main.go → service.Run → the Lambda runtime API
+// → lambdahttp for the HTTP functions → the handler) rather than calling the
+// handler in process.
 //
 // The RIE is a tool, not a dependency of this module: EnsureRIE installs the
 // pinned RIEModule into <repo root>/.bin with go install, as localaws does

@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -17,16 +18,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/contract"
 	"github.com/efs-cw/backupbridge/internal/dev/emulator"
 	"github.com/efs-cw/backupbridge/internal/dev/localaws"
 	"github.com/efs-cw/backupbridge/internal/dev/localaws/localtest"
 	"github.com/efs-cw/backupbridge/internal/dev/localstack"
+	"github.com/efs-cw/backupbridge/internal/dev/stackdef"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
 	"github.com/efs-cw/backupbridge/internal/resync"
 	"github.com/efs-cw/backupbridge/internal/signature"
-	"github.com/efs-cw/backupbridge/internal/dev/stackdef"
 )
 
 // functions are the directories under functions/.
@@ -69,7 +71,7 @@ func setup(t *testing.T, siteURL string) *rig {
 	dir := t.TempDir()
 	r.secrets = filepath.Join(dir, "LOCAL-ONLY-secrets.json")
 	p, s := localstack.DemoPartner(siteURL)
-	if err := p.Validate(); err != nil {
+	if err := p.Validate(connectwise.SitePolicy{AllowLoopback: true}); err != nil {
 		t.Fatalf("demo partner: %v", err)
 	}
 	if err := (&partner.Store{DB: r.st.DynamoDB, Table: r.st.Names["Table"]}).Create(ctx, p); err != nil {
@@ -184,9 +186,10 @@ func signed(t *testing.T, req events.APIGatewayV2HTTPRequest, id string, ts time
 	return req
 }
 
-// TestFunctionsUnderRIE runs each function's real main (service.RunLambda)
-// under the Lambda Runtime Interface Emulator, with the environment
-// template.yaml gives it, against the local table and queues.
+// TestFunctionsUnderRIE runs each function's real main (service.Run, and
+// lambdahttp for the HTTP functions) under the Lambda Runtime Interface
+// Emulator, with the environment template.yaml gives it, against the local
+// table and queues.
 func TestFunctionsUnderRIE(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the four functions and runs them under the Lambda RIE")
@@ -206,6 +209,12 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		resp := invokeHTTP(t, f, signed(t, sample, id, time.Now()))
 		if resp.StatusCode != 202 || !strings.Contains(resp.Body, `"accepted"`) {
 			t.Fatalf("re-signed sample: %d %s, want 202 accepted", resp.StatusCode, resp.Body)
+		}
+		// The request's log line carries the invocation's Lambda request id.
+		if rep, ok := f.LastReport(); !ok || !waitOutput(f, `"requestId":"`+rep.RequestID+`"`) {
+			t.Errorf("no log line carries the request id of the invocation (%+v):\n%s", rep, tail(f.Output(), 20))
+		} else if line := grepLine(f.Output(), `"requestId":"`+rep.RequestID+`"`); !strings.Contains(line, `"msg":"webhook request"`) || !strings.Contains(line, `"outcome":"accepted"`) {
+			t.Errorf("the request id is not on the webhook's request line: %s", line)
 		}
 		msgs := receive(t, r.st.SQS, queueURL, 1)
 		if len(msgs) != 1 {
@@ -237,6 +246,18 @@ func TestFunctionsUnderRIE(t *testing.T) {
 			t.Errorf("stale sample: %d %s, want 401", resp.StatusCode, resp.Body)
 		}
 
+		// The same event as API Gateway passes a body it takes for binary:
+		// base64, decoded by the adapter. A new id, so not a duplicate.
+		b64 := signed(t, sample, id+"-b64", time.Now())
+		b64.Body, b64.IsBase64Encoded = base64.StdEncoding.EncodeToString([]byte(sample.Body)), true
+		resp = invokeHTTP(t, f, b64)
+		if resp.StatusCode != 202 || !strings.Contains(resp.Body, `"accepted"`) {
+			t.Errorf("base64 body: %d %s, want 202 accepted", resp.StatusCode, resp.Body)
+		}
+		if msgs := receive(t, r.st.SQS, queueURL, 1); len(msgs) != 1 {
+			t.Errorf("queue holds %d messages after an accepted base64 webhook, want 1", len(msgs))
+		}
+
 		// A body over 64 KiB: 413, before the signature is even looked at.
 		big := sample
 		big.Body = `{"pad":"` + strings.Repeat("x", contract.MaxBodyBytes) + `"}`
@@ -250,8 +271,8 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		if d := f.InitDuration(); d <= 0 {
 			t.Errorf("InitDuration = %v after the first invoke, want > 0", d)
 		}
-		if reps := f.Reports(); len(reps) != 3 {
-			t.Errorf("%d REPORT lines after 3 invokes: %+v", len(reps), reps)
+		if reps := f.Reports(); len(reps) != 4 {
+			t.Errorf("%d REPORT lines after 4 invokes: %+v", len(reps), reps)
 		}
 	})
 

@@ -4,22 +4,32 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"sync"
 
 	"github.com/truora/minidyn/server"
 )
 
 // DynamoServer is an in-process DynamoDB stand-in: minidyn's HTTP server on a
-// loopback port, spoken to by the real SDK client.
+// loopback port, spoken to by the real SDK client. Other processes on this
+// machine reach it too (the endpoint is plain HTTP on 127.0.0.1), which is
+// what `sam local invoke --docker-network host` relies on (see README).
 type DynamoServer struct {
-	srv     *httptest.Server
-	minidyn *server.Server
-	once    sync.Once
+	srv  *httptest.Server
+	once sync.Once
 }
 
-// StartDynamoDB starts minidyn on a free loopback port.
+// DynamoDBPortEnv names the environment variable holding the port StartDynamoDB
+// listens on (on 127.0.0.1). `make run` sets it (8000), so that the endpoint
+// in events/env.json is known; unset or 0 means a free port, as tests want.
+const DynamoDBPortEnv = "BACKUPBRIDGE_LOCAL_DYNAMODB_PORT"
+
+// StartDynamoDB starts minidyn on a loopback port: $BACKUPBRIDGE_LOCAL_DYNAMODB_PORT
+// when set, else a free one.
 //
 // Every request is served under one mutex. minidyn v0.8.2 guards item
 // operations with its own lock but reads and writes its table map in
@@ -29,18 +39,40 @@ type DynamoServer struct {
 // semantics DynamoDB gives a single item (one conditional write wins) and
 // costs nothing at local volumes.
 func StartDynamoDB() (*DynamoServer, error) {
-	md := server.NewServer()
-	d := &DynamoServer{minidyn: md}
-	d.srv = httptest.NewServer(serialize(md))
+	port, err := portFromEnv(DynamoDBPortEnv)
+	if err != nil {
+		return nil, fmt.Errorf("start dynamodb: %w", err)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil && port != 0 {
+		return nil, fmt.Errorf("start dynamodb: port %d ($%s) is taken: %w", port, DynamoDBPortEnv, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start dynamodb: %w", err)
+	}
+	d := &DynamoServer{srv: httptest.NewUnstartedServer(serialize(server.NewServer()))}
+	d.srv.Listener.Close()
+	d.srv.Listener = l
+	d.srv.Start()
 	return d, nil
+}
+
+// portFromEnv returns the port in the environment variable name: 0 when it
+// is unset or empty.
+func portFromEnv(name string) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	port, err := strconv.Atoi(v)
+	if err != nil || port < 0 || port > 65535 {
+		return 0, fmt.Errorf("$%s = %q is not a port number", name, v)
+	}
+	return port, nil
 }
 
 // Endpoint is the base URL to give DynamoClient.
 func (d *DynamoServer) Endpoint() string { return d.srv.URL }
-
-// Minidyn returns the underlying minidyn server, for its failure emulation
-// (EmulateFailure, EmulateUnprocessedItems) and ClearAllTables.
-func (d *DynamoServer) Minidyn() *server.Server { return d.minidyn }
 
 // Close stops the server and drops every table. It is safe to call twice.
 func (d *DynamoServer) Close() {

@@ -3,6 +3,9 @@ package localaws_test
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -169,5 +172,31 @@ func TestCreateTablesRejectsShortName(t *testing.T) {
 	err := localaws.CreateTables(t.Context(), nil, oneTable, map[string]string{"Table": "ab"})
 	if err == nil {
 		t.Fatal("a 2-character table name was accepted")
+	}
+}
+
+// TestDynamoDBListensOnLoopbackOnly: minidyn, like goaws, has no
+// authentication and is reachable from other processes of this machine
+// (sam local invoke relies on it), so it must not be reachable from others.
+func TestDynamoDBListensOnLoopbackOnly(t *testing.T) {
+	t.Parallel()
+	d := localtest.DynamoDB(t)
+	u, err := url.Parse(d.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatalf("endpoint %s has no port: %v", d.Endpoint(), err)
+	}
+	addrs, err := localaws.ListeningAddrs(port)
+	if errors.Is(err, localaws.ErrSocketsUnlisted) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs) != 1 || addrs[0] != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("minidyn's port %d is open on %v; want 127.0.0.1 only", port, addrs)
 	}
 }

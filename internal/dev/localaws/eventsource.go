@@ -200,9 +200,9 @@ func (e *EventSource) PollOnce(ctx context.Context) (Result, error) {
 		QueueUrl:            aws.String(e.QueueURL),
 		MaxNumberOfMessages: int32(batch),
 		WaitTimeSeconds:     waitSeconds,
-		// AttributeNames is deprecated in favour of MessageSystemAttributeNames;
-		// both are sent, as servers that predate the rename read only the old one.
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll},
+		// MessageSystemAttributeNames replaced the deprecated AttributeNames.
+		// goaws v0.5.4 reads neither and always returns SentTimestamp,
+		// ApproximateReceiveCount and the rest.
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{
 			sqstypes.MessageSystemAttributeNameAll,
 		},

@@ -20,6 +20,10 @@ import (
 type SQSOptions struct {
 	// Binary is the goaws binary to run; empty means EnsureGoaws.
 	Binary string
+	// Port is goaws's port on 127.0.0.1. Zero means $BACKUPBRIDGE_LOCAL_SQS_PORT
+	// when set (`make run` sets it, so that events/env.json knows the
+	// endpoint), else a free port.
+	Port int
 	// Dir is where the config file (and, without LogWriter, goaws.log) are
 	// written. Empty means a new temporary directory, removed by Close.
 	Dir string
@@ -31,6 +35,10 @@ type SQSOptions struct {
 	// Debug starts goaws with -debug (it logs every request).
 	Debug bool
 }
+
+// SQSPortEnv names the environment variable holding the port StartSQS gives
+// goaws when SQSOptions.Port is zero. Unset or 0 means a free port.
+const SQSPortEnv = "BACKUPBRIDGE_LOCAL_SQS_PORT"
 
 // SQSServer is a running goaws process serving SQS on a loopback port.
 type SQSServer struct {
@@ -49,15 +57,17 @@ type SQSServer struct {
 // StartSQS starts goaws as a child process and returns once it answers
 // ListQueues through the real SDK client.
 //
-// goaws gets its own config file (environment "Local": host 127.0.0.1, a free
+// goaws gets its own config file (environment "Local": host 127.0.0.1, the
 // port, region us-east-1, account 100010001000, no predefined queues or
 // topics, default visibility timeout 30s, no long polling by default) and
 // runs with that directory as its working directory, because without
 // -config it walks the working directory looking for any goaws.yaml.
 //
-// goaws listens on 0.0.0.0 (it has no bind-address setting); the port is
-// picked free on 127.0.0.1 just before the start, and the start is retried
-// on another port if goaws exits at once because the port got taken.
+// goaws listens on 127.0.0.1 only (see GoawsCommand), and StartSQS fails if
+// the system shows its port open on any other address. Without a fixed
+// port, the port is picked free on 127.0.0.1 just before the start, and the
+// start is retried on another port if goaws exits at once because the port
+// got taken.
 func StartSQS(ctx context.Context, opts SQSOptions) (*SQSServer, error) {
 	bin := opts.Binary
 	if bin == "" {
@@ -68,6 +78,13 @@ func StartSQS(ctx context.Context, opts SQSOptions) (*SQSServer, error) {
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 15 * time.Second
+	}
+	if opts.Port == 0 {
+		port, err := portFromEnv(SQSPortEnv)
+		if err != nil {
+			return nil, fmt.Errorf("start sqs: %w", err)
+		}
+		opts.Port = port
 	}
 	dir, ownDir := opts.Dir, false
 	if dir == "" {
@@ -90,8 +107,11 @@ func StartSQS(ctx context.Context, opts SQSOptions) (*SQSServer, error) {
 		if err == nil {
 			return s, nil
 		}
+		if opts.Port != 0 && errors.Is(err, errExitedEarly) {
+			err = fmt.Errorf("%w (is port %d taken? it is SQSOptions.Port or $%s)", err, opts.Port, SQSPortEnv)
+		}
 		errs = append(errs, err)
-		if ctx.Err() != nil || !errors.Is(err, errExitedEarly) {
+		if ctx.Err() != nil || !errors.Is(err, errExitedEarly) || opts.Port != 0 {
 			break
 		}
 	}
@@ -104,8 +124,15 @@ func StartSQS(ctx context.Context, opts SQSOptions) (*SQSServer, error) {
 var errExitedEarly = errors.New("goaws exited before answering")
 
 func startGoaws(ctx context.Context, bin, dir string, ownDir bool, opts SQSOptions) (*SQSServer, error) {
-	port, err := freePort()
-	if err != nil {
+	port := opts.Port
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	} else if err := portFree(port); err != nil {
+		// Checked first: a goaws already on the port would answer the
+		// readiness probe while ours exits.
 		return nil, err
 	}
 	cfgPath := filepath.Join(dir, "goaws.yaml")
@@ -154,6 +181,10 @@ func startGoaws(ctx context.Context, bin, dir string, ownDir bool, opts SQSOptio
 		_ = s.stop()
 		return nil, err
 	}
+	if err := checkLoopbackOnly(port); err != nil {
+		_ = s.stop()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -173,6 +204,15 @@ func goawsConfig(port int) string {
   Queues: []
   Topics: []
 `, port, Region, AccountID)
+}
+
+// portFree fails when port is taken on 127.0.0.1.
+func portFree(port int) error {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("port %d (SQSOptions.Port or $%s) is taken: %w", port, SQSPortEnv, err)
+	}
+	return l.Close()
 }
 
 func freePort() (int, error) {
@@ -223,9 +263,6 @@ func (s *SQSServer) logWhere() string {
 
 // Endpoint is the base URL to give SQSClient, http://127.0.0.1:PORT.
 func (s *SQSServer) Endpoint() string { return s.endpoint }
-
-// Dir is the directory holding goaws.yaml (and goaws.log).
-func (s *SQSServer) Dir() string { return s.dir }
 
 // LogPath is the file goaws writes to, or "" when SQSOptions.LogWriter was set.
 func (s *SQSServer) LogPath() string { return s.logPath }

@@ -3,10 +3,19 @@ package localaws_test
 import (
 	"context"
 	"crypto/md5"
+	"debug/buildinfo"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,6 +138,113 @@ func TestCreateQueuesSetsVisibilityAndRedrive(t *testing.T) {
 	}
 	if got := dlq.Attributes["VisibilityTimeout"]; got != "30" {
 		t.Errorf("DLQ VisibilityTimeout = %q, want goaws's default 30", got)
+	}
+}
+
+// TestGoawsListensOnLoopbackOnly lists the sockets listening on goaws's port
+// (/proc/net/tcp and /proc/net/tcp6, and `ss -ltn` where it is installed) and
+// checks that 127.0.0.1 is the only address: goaws has no authentication, so
+// a port open on another interface would let any host queue events.
+func TestGoawsListensOnLoopbackOnly(t *testing.T) {
+	t.Parallel()
+	srv := localtest.SQS(t)
+	u, err := url.Parse(srv.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatalf("endpoint %s has no port: %v", srv.Endpoint(), err)
+	}
+	addrs, err := localaws.ListeningAddrs(port)
+	if errors.Is(err, localaws.ErrSocketsUnlisted) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs) == 0 {
+		t.Fatalf("no socket listens on goaws's port %d (the socket list is misread)", port)
+	}
+	for _, a := range addrs {
+		if a != netip.MustParseAddr("127.0.0.1") {
+			t.Errorf("goaws's port %d is open on %s; want 127.0.0.1 only", port, a)
+		}
+	}
+
+	// The same, as ss(8) reports it.
+	ss, err := exec.LookPath("ss")
+	if err != nil {
+		t.Logf("ss is not installed; checked /proc/net only")
+		return
+	}
+	out, err := exec.CommandContext(t.Context(), ss, "-H", "-l", "-t", "-n", fmt.Sprintf("sport = :%d", port)).Output()
+	if err != nil {
+		t.Fatalf("ss: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) == 0 || lines[0] == "" {
+		t.Fatalf("ss lists no socket on port %d", port)
+	}
+	for _, line := range lines {
+		f := strings.Fields(line) // State Recv-Q Send-Q Local Peer
+		if len(f) < 5 || f[3] != fmt.Sprintf("127.0.0.1:%d", port) {
+			t.Errorf("ss: %q; want only 127.0.0.1:%d", line, port)
+		}
+	}
+}
+
+// TestListeningAddrsReadsBothFamilies checks the socket list against
+// listeners whose addresses are known: 127.0.0.1 and, where the machine has
+// IPv6, ::1.
+func TestListeningAddrsReadsBothFamilies(t *testing.T) {
+	t.Parallel()
+	for _, network := range []string{"tcp4", "tcp6"} {
+		host := map[string]string{"tcp4": "127.0.0.1", "tcp6": "::1"}[network]
+		l, err := net.Listen(network, net.JoinHostPort(host, "0"))
+		if err != nil {
+			if network == "tcp6" {
+				t.Logf("no IPv6 loopback: %v", err)
+				continue
+			}
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addr := l.Addr().(*net.TCPAddr)
+		got, err := localaws.ListeningAddrs(addr.Port)
+		if errors.Is(err, localaws.ErrSocketsUnlisted) {
+			t.Skip(err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := netip.MustParseAddr(host); !slices.Equal(got, []netip.Addr{want}) {
+			t.Errorf("%s listener on %s: ListeningAddrs = %v, want [%s]", network, addr, got, want)
+		}
+	}
+}
+
+// TestGoawsIsThePinnedLoopbackBuild checks what EnsureGoaws runs: the
+// loopback-only command of this module, built with goaws GoawsVersion.
+func TestGoawsIsThePinnedLoopbackBuild(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(localaws.GoawsBinEnv) != "" {
+		t.Skipf("$%s chooses the binary", localaws.GoawsBinEnv)
+	}
+	bin, err := localaws.EnsureGoaws(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bi, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bi.Path != localaws.GoawsCommand {
+		t.Errorf("%s is %s, want %s", bin, bi.Path, localaws.GoawsCommand)
+	}
+	i := slices.IndexFunc(bi.Deps, func(m *debug.Module) bool { return m.Path == "github.com/Admiral-Piett/goaws" })
+	if i < 0 || bi.Deps[i].Version != localaws.GoawsVersion {
+		t.Errorf("%s is not built from goaws %s (go.mod's requirement and GoawsVersion must agree)", bin, localaws.GoawsVersion)
 	}
 }
 

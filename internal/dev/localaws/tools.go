@@ -20,10 +20,10 @@ var toolInstallMu sync.Mutex
 
 // EnsureTool returns the path of the pinned Go tool module ("import/path@version",
 // a main package) installed as <repo root>/.bin/<name>, installing it with
-// go install when it is missing. It is EnsureGoaws generalised, with one
-// addition: an existing binary is used only when its embedded build
-// information says it is exactly that package at that version, so bumping a
-// pin reinstalls instead of silently running the old binary.
+// go install when it is missing (the Lambda runtime interface emulator, say).
+// An existing binary is used only when its embedded build information says
+// it is exactly that package at that version, so bumping a pin reinstalls
+// instead of silently running the old binary.
 //
 // Concurrent callers, in this process or in others, wait on the lock file
 // .bin/<name>.lock, and the binary is moved into place with an atomic
@@ -37,7 +37,7 @@ func EnsureTool(ctx context.Context, module, name string) (string, error) {
 	if name == "" || strings.ContainsAny(name, `/\`) {
 		return "", fmt.Errorf("install %s: not a file name", name)
 	}
-	binDir, err := goawsBinDir()
+	binDir, err := toolBinDir()
 	if err != nil {
 		return "", err
 	}

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/contract"
 	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
 	"github.com/efs-cw/backupbridge/internal/partner"
-	"github.com/efs-cw/backupbridge/internal/service"
 )
 
 // Demo is the seeded demo partner and what the simulator holds for it.
@@ -76,10 +76,10 @@ var DemoBilled = []partner.BillingService{
 
 // SeedDemo fills the simulator with the demo site and stores the demo
 // partner (settings in DynamoDB, secrets in the local secrets file).
-func SeedDemo(ctx context.Context, sim *cwsim.Sim, svc *service.Service) (*Demo, error) {
+func SeedDemo(ctx context.Context, sim *cwsim.Sim, svc *Service) (*Demo, error) {
 	d := &Demo{Sim: cwsim.SeedDemo(sim)}
 	d.Partner, d.Secrets = DemoPartner(sim.URL())
-	if err := d.Partner.Validate(); err != nil {
+	if err := d.Partner.Validate(connectwise.SitePolicy{AllowLoopback: true}); err != nil { // the simulator is on loopback
 		return nil, fmt.Errorf("demo partner: %w", err)
 	}
 	if err := svc.Secrets.PutSecrets(ctx, d.Partner.ID, d.Secrets); err != nil {

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
-	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/dev/localstack"
+	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/outcome"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/tickets"

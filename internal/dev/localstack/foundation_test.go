@@ -240,8 +240,13 @@ func TestManagementIDErrorThenReprocess(t *testing.T) {
 func TestOperatorAPINeedsAuthorization(t *testing.T) {
 	h := start(t)
 	req, _ := http.NewRequest(http.MethodGet, h.st.URL+"/v1/admin/partners/demo", nil)
-	if code, _ := h.do(req); code != http.StatusForbidden {
-		t.Fatalf("unauthenticated operator call: %d, want 403", code)
+	if code, b := h.do(req); code != http.StatusUnauthorized || b["message"] == nil {
+		t.Fatalf("unauthenticated operator call: %d %v, want 401 {\"message\"}", code, b)
+	}
+	req, _ = http.NewRequest(http.MethodGet, h.st.URL+"/v1/admin/partners/demo", nil)
+	req.Header.Set("authorization", "Bearer not-"+h.st.OperatorToken)
+	if code, b := h.do(req); code != http.StatusForbidden || b["message"] == nil {
+		t.Fatalf("operator call with a wrong token: %d %v, want 403 {\"message\"}", code, b)
 	}
 	code, b := h.operator(http.MethodGet, "/v1/admin/partners/demo", nil)
 	if code != http.StatusOK {

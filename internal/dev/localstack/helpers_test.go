@@ -22,8 +22,8 @@ import (
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
-	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/dev/localstack"
+	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/signature"
 )

@@ -3,8 +3,10 @@
 //
 //   - minidyn (DynamoDB, in process) and goaws (SQS, a child process) with the
 //     table and queues created from template.yaml (package localaws);
-//   - the webhook and admin handlers behind a local HTTP endpoint that turns
-//     requests into the API Gateway v2 events Lambda receives;
+//   - the webhook and admin http.Handlers (the very ones lambdahttp serves
+//     in Lambda) on a plain http.Server on loopback, with API Gateway's body
+//     limit and integration timeout, and server timeouts (localaws.Gateway);
+//     the operator routes behind a bearer-token stand-in for IAM;
 //   - the SQS event-source loop invoking the worker handler with SQS batches
 //     (ReportBatchItemFailures honoured, failures redelivered, then the DLQ);
 //   - the resync schedule as a ticker;
@@ -12,8 +14,9 @@
 //     SSL_CERT_FILE), unless a real ConnectWise site is configured;
 //   - a seeded demo partner.
 //
-// Every handler is the one internal/service assembles for Lambda, with the
-// real AWS SDK clients pointed at the local endpoints.
+// Every handler is the one the function's package under internal/service
+// assembles for Lambda, with the real AWS SDK clients pointed at the local
+// endpoints.
 package localstack
 
 import (
@@ -26,21 +29,30 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
+	"github.com/efs-cw/backupbridge/internal/admin"
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
 	"github.com/efs-cw/backupbridge/internal/dev/localaws"
-	"github.com/efs-cw/backupbridge/internal/partner"
-	"github.com/efs-cw/backupbridge/internal/service"
 	"github.com/efs-cw/backupbridge/internal/dev/stackdef"
+	"github.com/efs-cw/backupbridge/internal/eventlog"
+	"github.com/efs-cw/backupbridge/internal/partner"
+	"github.com/efs-cw/backupbridge/internal/queue"
+	"github.com/efs-cw/backupbridge/internal/resync"
+	"github.com/efs-cw/backupbridge/internal/service"
+	"github.com/efs-cw/backupbridge/internal/service/adminfn"
+	"github.com/efs-cw/backupbridge/internal/service/resyncfn"
+	"github.com/efs-cw/backupbridge/internal/service/webhookfn"
+	"github.com/efs-cw/backupbridge/internal/service/workerfn"
+	"github.com/efs-cw/backupbridge/internal/tickets"
+	"github.com/efs-cw/backupbridge/internal/usage"
+	"github.com/efs-cw/backupbridge/internal/webhook"
+	"github.com/efs-cw/backupbridge/internal/worker"
 )
 
 // Options configure Start. The zero value runs the demo on the simulator.
@@ -48,9 +60,12 @@ type Options struct {
 	// Dir holds local state: the simulator's CA, the local secrets file,
 	// goaws's log (default ./.local).
 	Dir string
-	// Addr is the local API Gateway's listen address (default 127.0.0.1:3000;
-	// tests use 127.0.0.1:0).
+	// Addr is the local API Gateway's listen address, a loopback IP and port
+	// (default 127.0.0.1:3000; tests use 127.0.0.1:0).
 	Addr string
+	// Gateway configures the local API Gateway's server: body limit,
+	// integration timeout, server timeouts (zero: localaws's defaults).
+	Gateway localaws.GatewayOptions
 	// SimAddr is the simulator's listen address (default 127.0.0.1:0).
 	SimAddr string
 	// NoSimulator: do not start the simulator (a real ConnectWise site is
@@ -66,8 +81,9 @@ type Options struct {
 	WorkerConcurrency int
 	// InvokeTimeout is the worker's timeout (default 60 s, as the template).
 	InvokeTimeout time.Duration
-	// OperatorToken is accepted on the operator routes in place of SigV4
-	// (default: a random token, printed by make run).
+	// OperatorToken is accepted on the operator routes in place of IAM, as
+	// "authorization: Bearer <token>" (default: a random token, printed by
+	// make run). See OperatorAuth.
 	OperatorToken string
 	// Retry is the ConnectWise retry policy (tests inject a sleep that does
 	// not sleep).
@@ -81,10 +97,28 @@ type Options struct {
 	MetricsOut io.Writer
 }
 
+// Service is every function's handler, each assembled by its function's
+// package as in Lambda (so each has its own secrets cache, as each function
+// has), and the stores the tests and the demo seeding use.
+type Service struct {
+	Webhook *webhook.Handler
+	Worker  *worker.Worker
+	Resync  *resync.Resync
+	Admin   *admin.API
+
+	Partners *partner.Store
+	// Secrets is the local secrets file, uncached.
+	Secrets partner.SecretStore
+	Log     *eventlog.Log
+	Faults  *tickets.FaultStore
+	Queue   *queue.SQS
+	Usage   *usage.Store
+}
+
 // Stack is the running local service.
 type Stack struct {
 	AWS         *localaws.Stack
-	Service     *service.Service
+	Service     *Service
 	Sim         *cwsim.Sim // nil with NoSimulator
 	Demo        *Demo      // nil with NoDemo
 	EventSource *localaws.EventSource
@@ -96,7 +130,8 @@ type Stack struct {
 	// CAFile is the simulator's CA certificate (its directory is on SSL_CERT_DIR).
 	CAFile string
 
-	srv *http.Server
+	gw  *localaws.Gateway
+	log *slog.Logger
 }
 
 // Start brings everything up. Close stops it.
@@ -109,6 +144,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:3000"
+	}
+	if err := localaws.CheckLoopback(opts.Addr); err != nil {
+		return nil, err
 	}
 	if opts.VisibilityTimeout <= 0 {
 		opts.VisibilityTimeout = 30
@@ -132,7 +170,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.OperatorToken == "" {
 		opts.OperatorToken = randomToken()
 	}
-	st := &Stack{OperatorToken: opts.OperatorToken}
+	st := &Stack{OperatorToken: opts.OperatorToken, log: logger}
 	defer func() {
 		if err != nil {
 			st.Close()
@@ -159,7 +197,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	st.QueueURL, st.DLQURL = st.AWS.QueueURLs["EventsQueue"], st.AWS.QueueURLs["EventsDLQ"]
 
-	hc := &http.Client{Timeout: opts.ConnectWiseTimeout}
+	// The development switch: the simulator listens on loopback.
+	policy := connectwise.SitePolicy{AllowLoopback: true}
+	hc, err := connectwise.NewHTTPClient(connectwise.HTTPClientOptions{Timeout: opts.ConnectWiseTimeout, Policy: policy})
+	if err != nil {
+		return nil, err
+	}
 	if !opts.NoSimulator {
 		caDir, err := filepath.Abs(filepath.Join(opts.Dir, "ca"))
 		if err != nil {
@@ -181,18 +224,33 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		MetricsNamespace:  "BackupBridge",
 		EventLogRetention: 90 * 24 * time.Hour,
 		LocalSecretsFile:  filepath.Join(opts.Dir, "LOCAL-ONLY-secrets.json"),
+		SitePolicy:        policy,
 	}
-	st.Service = service.New(cfg, service.Deps{
+	secrets := &partner.LocalSecretsFile{Path: cfg.LocalSecretsFile}
+	deps := service.Deps{
 		DynamoDB:   st.AWS.DynamoDB,
 		SQS:        st.AWS.SQS,
-		Secrets:    &partner.LocalSecretsFile{Path: cfg.LocalSecretsFile},
+		Secrets:    secrets,
 		HTTPClient: hc,
-		Retry:      opts.Retry,
-		RetryBase:  time.Duration(opts.VisibilityTimeout) * time.Second,
 		Now:        opts.Now,
 		Logger:     logger,
-		MetricsOut: opts.MetricsOut,
-	})
+	}
+	st.Service = &Service{
+		Webhook: webhookfn.New(cfg, deps),
+		Worker: workerfn.New(cfg, deps, workerfn.Options{
+			Retry:      opts.Retry,
+			RetryBase:  time.Duration(opts.VisibilityTimeout) * time.Second,
+			MetricsOut: opts.MetricsOut,
+		}),
+		Resync:   resyncfn.New(cfg, deps),
+		Admin:    adminfn.New(cfg, deps),
+		Partners: &partner.Store{DB: deps.DynamoDB, Table: cfg.TableName},
+		Secrets:  secrets,
+		Log:      &eventlog.Log{DB: deps.DynamoDB, Table: cfg.TableName, Retention: cfg.EventLogRetention},
+		Faults:   &tickets.FaultStore{DB: deps.DynamoDB, Table: cfg.TableName},
+		Queue:    &queue.SQS{Client: deps.SQS, URL: cfg.QueueURL},
+		Usage:    &usage.Store{DB: deps.DynamoDB, Table: cfg.TableName},
+	}
 
 	if st.Sim != nil && !opts.NoDemo {
 		if st.Demo, err = SeedDemo(ctx, st.Sim, st.Service); err != nil {
@@ -211,22 +269,29 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Log:           logger,
 	}
 
-	gw := localaws.NewGateway([]localaws.Route{
-		{Method: "POST", Pattern: "/v1/partners/{partnerId}/events", Handler: st.Service.Webhook.Handle},
-		{Method: "ANY", Pattern: "/v1/admin/{proxy+}", Handler: st.Service.Admin.Handle, IAMAuth: true},
-	}, localaws.GatewayOptions{OperatorToken: opts.OperatorToken, Log: logger, Now: opts.Now})
-	ln, err := net.Listen("tcp", opts.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", opts.Addr, err)
+	gwOpts := opts.Gateway
+	if gwOpts.Log == nil {
+		gwOpts.Log = logger
 	}
-	st.URL = "http://" + ln.Addr().String()
-	st.srv = &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := st.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("local API gateway stopped", "error", err)
-		}
-	}()
+	if st.gw, err = localaws.ListenGateway(opts.Addr, routes(st.Service, opts.OperatorToken), gwOpts); err != nil {
+		return nil, err
+	}
+	st.URL = st.gw.URL
 	return st, nil
+}
+
+// routes is the local API Gateway's routing, template.yaml's HttpApi
+// routes: POST /v1/partners/{partnerId}/events to the webhook, ANY
+// /v1/admin/{proxy+} to the operator API behind OperatorAuth (the stand-in
+// for AWS_IAM), and API Gateway's 404 for anything else. Each function's
+// routes are the http.Handler its Lambda serves through lambdahttp; a new
+// HTTP route of the template is one more line here.
+func routes(svc *Service, operatorToken string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(webhook.Route, svc.Webhook.Routes())
+	mux.Handle("/v1/admin/", OperatorAuth(operatorToken, svc.Admin.Routes()))
+	mux.Handle("/", localaws.NotFound)
+	return mux
 }
 
 // WebhookURL is the local webhook address of a partner.
@@ -241,18 +306,16 @@ func (st *Stack) RunWorkers(ctx context.Context) error { return st.EventSource.R
 // EventBridge schedule would.
 func (st *Stack) RunSchedule(ctx context.Context, every time.Duration) {
 	localaws.Every(ctx, every, func(ctx context.Context) error {
-		_, err := st.Service.ResyncHandler(ctx, events.EventBridgeEvent{DetailType: "Scheduled Event", Source: "aws.events"})
+		_, err := st.Service.Resync.Run(ctx)
 		return err
-	}, st.Service.Webhook.Log)
+	}, st.log)
 }
 
 // Close stops everything. Safe to call twice.
 func (st *Stack) Close() {
-	if st.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = st.srv.Shutdown(ctx)
-		cancel()
-		st.srv = nil
+	if st.gw != nil {
+		_ = st.gw.Close()
+		st.gw = nil
 	}
 	if st.Sim != nil {
 		st.Sim.Close()

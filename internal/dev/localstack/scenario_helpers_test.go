@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
-	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/dev/localaws"
 	"github.com/efs-cw/backupbridge/internal/dev/localstack"
+	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/partner"
 )
 
@@ -159,7 +160,7 @@ func (h *harness) updatePartner(change func(p *partner.Partner)) {
 		h.t.Fatal(err)
 	}
 	change(p)
-	if err := p.Validate(); err != nil {
+	if err := p.Validate(connectwise.SitePolicy{AllowLoopback: true}); err != nil {
 		h.t.Fatalf("partner settings: %v", err)
 	}
 	if err := h.st.Service.Partners.Update(ctx, p); err != nil {

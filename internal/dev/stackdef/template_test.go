@@ -194,49 +194,172 @@ func TestEventsQueueRedrivesToTheDLQ(t *testing.T) {
 	}
 }
 
+// eventSourceMappingType is the CloudFormation type of an event source mapping.
+const eventSourceMappingType = "AWS::Lambda::EventSourceMapping"
+
+// TestWorkerConsumesEventsQueueWithBatchItemFailures: the worker's trigger is
+// an explicit event source mapping on EventsQueue (see
+// TestNoAccountWideSQSAccess for why not a SAM SQS event), with partial
+// batch responses and the batching of docs/design.md, and the worker's role
+// has what Lambda's poller needs on that queue.
 func TestWorkerConsumesEventsQueueWithBatchItemFailures(t *testing.T) {
 	t.Parallel()
 	s := loadTemplate(t)
-	worker := mustFunction(t, s, "WorkerFunction")
-	var sqsEvents []Event
-	for _, name := range sortedKeys(worker.Events) {
-		if e := worker.Events[name]; e.Type == "SQS" {
-			sqsEvents = append(sqsEvents, e)
+	mappings := s.ResourcesOfType(eventSourceMappingType)
+	if len(mappings) != 1 {
+		t.Fatalf("%d %s resources, want 1 (the worker's)", len(mappings), eventSourceMappingType)
+	}
+	m := mappings[0]
+	// SAM's id for the mapping it generated from the former SQS event: kept
+	// so that a deployed stack updates its mapping in place.
+	if m.LogicalID != "WorkerFunctionQueue" {
+		t.Errorf("the event source mapping is %s, want WorkerFunctionQueue", m.LogicalID)
+	}
+	p := m.Properties
+	if src := p.Get("EventSourceArn"); src.Tag != "!GetAtt" || !src.Points("EventsQueue") || src.Attribute() != "Arn" {
+		t.Errorf("%s: EventSourceArn = %s, want !GetAtt EventsQueue.Arn", m.LogicalID, src)
+	}
+	if fn := p.Get("FunctionName"); !fn.Points("WorkerFunction") {
+		t.Errorf("%s: FunctionName = %s, want WorkerFunction", m.LogicalID, fn)
+	}
+	if en := p.Get("Enabled"); !en.IsZero() {
+		if on, err := en.Bool(); err != nil || !on {
+			t.Errorf("%s: Enabled = %s, want true", m.LogicalID, en)
 		}
-	}
-	if len(sqsEvents) != 1 {
-		t.Fatalf("WorkerFunction has %d SQS events, want 1", len(sqsEvents))
-	}
-	p := sqsEvents[0].Properties
-	if queue := p.Get("Queue"); !queue.Points("EventsQueue") || queue.Attribute() != "Arn" {
-		t.Errorf("the SQS event's Queue = %s, want !GetAtt EventsQueue.Arn", queue)
 	}
 	var types []string
 	for _, v := range p.Get("FunctionResponseTypes").Items() {
 		types = append(types, v.Scalar)
 	}
 	if !slices.Contains(types, "ReportBatchItemFailures") {
-		t.Errorf("FunctionResponseTypes = %q, want ReportBatchItemFailures", types)
+		t.Errorf("%s: FunctionResponseTypes = %q, want ReportBatchItemFailures", m.LogicalID, types)
 	}
 	checkInt := func(path []string, want int) {
 		t.Helper()
 		if n, err := p.Get(path...).Int(); err != nil || n != want {
-			t.Errorf("SQS event %s = %s, want %d", strings.Join(path, "."), p.Get(path...), want)
+			t.Errorf("%s: %s = %s, want %d", m.LogicalID, strings.Join(path, "."), p.Get(path...), want)
 		}
 	}
 	checkInt([]string{"BatchSize"}, 10)
 	checkInt([]string{"MaximumBatchingWindowInSeconds"}, 1)
 	checkInt([]string{"ScalingConfig", "MaximumConcurrency"}, 20)
-	for _, f := range s.Functions {
-		if f.LogicalID == "WorkerFunction" {
+
+	worker := mustFunction(t, s, "WorkerFunction")
+	granted := map[string]bool{}
+	for _, st := range worker.Statements {
+		if st.Effect != "Allow" || len(st.Resources) != 1 {
 			continue
 		}
-		for _, e := range f.Events {
-			if e.Type == "SQS" {
-				t.Errorf("%s also consumes a queue (%s); only the worker should", f.LogicalID, e.Properties.Get("Queue"))
+		if r := st.Resources[0]; r.Tag == "!GetAtt" && r.Points("EventsQueue") && r.Attribute() == "Arn" {
+			for _, a := range st.Actions {
+				granted[a] = true
 			}
 		}
 	}
+	for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"} {
+		if !granted[a] {
+			t.Errorf("WorkerFunction: no statement allows %s on !GetAtt EventsQueue.Arn (the event source mapping polls with the function's role)", a)
+		}
+	}
+}
+
+// TestNoAccountWideSQSAccess: no function gets SQS rights beyond its queue.
+// A SAM `Events: Type: SQS` makes SAM attach the managed policy
+// AWSLambdaSQSQueueExecutionRole (ReceiveMessage, DeleteMessage,
+// GetQueueAttributes on every queue of the account), so the template has
+// none; nor does it attach managed policies or roles of its own that could.
+func TestNoAccountWideSQSAccess(t *testing.T) {
+	t.Parallel()
+	s := loadTemplate(t)
+	for _, f := range s.Functions {
+		for _, name := range sortedKeys(f.Events) {
+			if e := f.Events[name]; e.Type == "SQS" {
+				t.Errorf("%s: event %s is a SAM SQS event, which attaches AWSLambdaSQSQueueExecutionRole (SQS on every queue); use an %s and an inline statement on the queue", f.LogicalID, name, eventSourceMappingType)
+			}
+		}
+		if r := f.Properties.Get("Role"); !r.IsZero() {
+			t.Errorf("%s: Role = %s; the functions use the role SAM builds from their inline Policies, which this test can check", f.LogicalID, r)
+		}
+		for _, st := range f.Statements {
+			for _, a := range st.Actions {
+				if !strings.HasPrefix(a, "sqs:") {
+					continue
+				}
+				for _, r := range st.Resources {
+					if r.Tag != "!GetAtt" || r.Attribute() != "Arn" || s.Resources[r.Target()].Type != TypeQueue {
+						t.Errorf("%s (line %d): %s on %s, want a queue of the template (!GetAtt <queue>.Arn)", f.LogicalID, st.Line, a, r)
+					}
+				}
+			}
+		}
+	}
+	s.root.Walk(func(path []string, v Value) bool {
+		if len(path) > 0 && path[len(path)-1] == "ManagedPolicyArns" {
+			t.Errorf("%s = %s: no managed policies; state the permissions inline, scoped to the resources", strings.Join(path, "."), v)
+			return false
+		}
+		return true
+	})
+	if roles := s.ResourcesOfType("AWS::IAM::Role"); len(roles) > 0 {
+		t.Errorf("the template defines IAM roles (%s); extend this test to check their policies", roles[0].LogicalID)
+	}
+}
+
+// TestStatefulResourcesSayWhatHappensOnDeletion: the queues, the log groups
+// and the table state DeletionPolicy and UpdateReplacePolicy explicitly
+// (cfn-lint's I3011), with the choices template.yaml explains: what holds
+// acknowledged events or the service's state is retained, the log groups
+// (fixed names, 30-day diagnostics) are deleted.
+func TestStatefulResourcesSayWhatHappensOnDeletion(t *testing.T) {
+	t.Parallel()
+	s := loadTemplate(t)
+	want := map[string]string{TypeTable: "Retain", TypeQueue: "Retain", "AWS::Logs::LogGroup": "Delete"}
+	counts := map[string]int{}
+	for _, id := range sortedKeys(s.Resources) {
+		r := s.Resources[id]
+		policy, ok := want[r.Type]
+		if !ok {
+			continue
+		}
+		counts[r.Type]++
+		if r.DeletionPolicy != policy || r.UpdateReplacePolicy != policy {
+			t.Errorf("%s (%s): DeletionPolicy %q, UpdateReplacePolicy %q; want both %s", id, r.Type, r.DeletionPolicy, r.UpdateReplacePolicy, policy)
+		}
+		if r.Type == "AWS::Logs::LogGroup" {
+			if n, err := r.Properties.Get("RetentionInDays").Int(); err != nil || n <= 0 {
+				t.Errorf("%s: RetentionInDays = %s, want a retention", id, r.Properties.Get("RetentionInDays"))
+			}
+		}
+	}
+	// One table, two queues, the API's access log and one group per function.
+	if counts[TypeTable] != 1 || counts[TypeQueue] != 2 || counts["AWS::Logs::LogGroup"] != 1+len(s.Functions) {
+		t.Errorf("found %v; want 1 table, 2 queues and %d log groups", counts, 1+len(s.Functions))
+	}
+}
+
+// loopbackSwitch is the development switch that lets a partner's ConnectWise
+// site be a loopback address (the local simulator). A deployed function must
+// never have it: it would let a partner setting point the worker at the
+// function's own host.
+const loopbackSwitch = "DEV_ALLOW_LOOPBACK_SITES"
+
+func TestNoFunctionAllowsLoopbackSites(t *testing.T) {
+	t.Parallel()
+	s := loadTemplate(t)
+	for _, f := range s.Functions {
+		if v, ok := f.Env[loopbackSwitch]; ok {
+			t.Errorf("%s: environment sets %s = %s; the template must never set it", f.LogicalID, loopbackSwitch, v)
+		}
+	}
+	// Anywhere else, too (Globals, a !Sub, another resource type): a key or
+	// a value naming it. Comments are not values.
+	s.root.Walk(func(path []string, v Value) bool {
+		if len(path) > 0 && strings.Contains(path[len(path)-1], loopbackSwitch) ||
+			v.Kind == Scalar && strings.Contains(v.Scalar, loopbackSwitch) {
+			t.Errorf("%s: names %s; the template must never set it", strings.Join(path, "."), loopbackSwitch)
+		}
+		return true
+	})
 }
 
 func TestTheTable(t *testing.T) {

@@ -16,8 +16,9 @@ import (
 	"github.com/efs-cw/backupbridge/internal/dev/stackdef"
 )
 
-// startTimeout covers a first go install of goaws (tens of seconds on two
-// cores) as well as the start itself.
+// startTimeout covers a first build of goaws (go tool -n goawsloopback,
+// tens of seconds on two cores with a cold build cache) as well as the start
+// itself.
 const startTimeout = 5 * time.Minute
 
 // SQS starts goaws for the test; goaws's log goes to the test's temporary

@@ -1,0 +1,74 @@
+// Package workerfn assembles the worker function: the SQS batch handler
+// (package worker) with the ticket lifecycle, the data sync and their
+// DynamoDB stores. functions/worker hands Worker.Handle to the Lambda
+// runtime; the local stack's event source invokes the same.
+package workerfn
+
+import (
+	"io"
+	"time"
+
+	"github.com/efs-cw/backupbridge/internal/claim"
+	"github.com/efs-cw/backupbridge/internal/connectwise"
+	"github.com/efs-cw/backupbridge/internal/eventlog"
+	"github.com/efs-cw/backupbridge/internal/managedid"
+	"github.com/efs-cw/backupbridge/internal/metrics"
+	"github.com/efs-cw/backupbridge/internal/partner"
+	"github.com/efs-cw/backupbridge/internal/queue"
+	"github.com/efs-cw/backupbridge/internal/service"
+	"github.com/efs-cw/backupbridge/internal/syncslot"
+	"github.com/efs-cw/backupbridge/internal/tickets"
+	"github.com/efs-cw/backupbridge/internal/usage"
+	"github.com/efs-cw/backupbridge/internal/worker"
+)
+
+// ClaimRetention is how long a message's work claims (EVENT#, USAGE#) are
+// kept.
+const ClaimRetention = 14 * 24 * time.Hour
+
+// Options are the worker's own settings. The zero value is the deployed
+// configuration but for MetricsOut.
+type Options struct {
+	// Retry is the ConnectWise retry policy (zero: the client's defaults).
+	Retry connectwise.RetryPolicy
+	// RetryBase is the first wait before a failed message is retried from
+	// the queue (default 10 s; see worker.RetryDelay).
+	RetryBase time.Duration
+	// MetricsOut receives the EMF metric lines (stdout in Lambda; nil
+	// writes none).
+	MetricsOut io.Writer
+}
+
+// New assembles the worker. With cfg.QueueURL set, failed messages get
+// their retry delay on the queue (Requeue).
+func New(cfg service.Config, d service.Deps, opts Options) *worker.Worker {
+	now, logger := d.Clock(), d.Log()
+	w := &worker.Worker{
+		Partners:   &partner.Store{DB: d.DynamoDB, Table: cfg.TableName},
+		Secrets:    d.CachedSecrets(),
+		Claims:     &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "EVENT#", Retention: ClaimRetention},
+		ManagedIDs: &managedid.DynamoStore{DB: d.DynamoDB, Table: cfg.TableName},
+		RetryBase:  opts.RetryBase,
+		Log:        &eventlog.Log{DB: d.DynamoDB, Table: cfg.TableName, Retention: cfg.EventLogRetention},
+		Tickets: &tickets.Service{
+			Faults: &tickets.FaultStore{DB: d.DynamoDB, Table: cfg.TableName},
+			Boards: &tickets.Boards{Now: now},
+			Now:    now,
+			Log:    logger,
+		},
+		Sync: &worker.Sync{
+			Usage:    &usage.Store{DB: d.DynamoDB, Table: cfg.TableName},
+			Slots:    &syncslot.Slots{DB: d.DynamoDB, Table: cfg.TableName},
+			Recorded: &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "USAGE#", Retention: ClaimRetention},
+		},
+		Metrics:    &metrics.EMF{Namespace: cfg.MetricsNamespace, W: opts.MetricsOut, Now: now},
+		HTTPClient: d.ConnectWiseClient(),
+		Retry:      opts.Retry,
+		Now:        now,
+		Logger:     logger,
+	}
+	if cfg.QueueURL != "" {
+		w.Requeue = &queue.SQS{Client: d.SQS, URL: cfg.QueueURL}
+	}
+	return w
+}
