@@ -17,6 +17,7 @@ package resync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -47,15 +48,16 @@ type Sender interface {
 // Reprocessable are the failure codes a person fixes in ConnectWise or in the
 // partner's settings, after which the event can succeed.
 var Reprocessable = map[string]bool{
-	outcome.CodeManagementID:    true,
-	outcome.CodeAuth:            true,
-	outcome.CodeBoardNotFound:   true,
-	outcome.CodeStatusNotFound:  true,
-	outcome.CodeNoClosedStatus:  true,
-	outcome.CodePartnerSecrets:  true,
-	outcome.CodeInvalidSite:     true,
-	outcome.CodeRejected:        true,
-	outcome.CodePartnerNotFound: true,
+	outcome.CodeManagementID:      true,
+	outcome.CodeAuth:              true,
+	outcome.CodeBoardNotFound:     true,
+	outcome.CodeStatusNotFound:    true,
+	outcome.CodeNoClosedStatus:    true,
+	outcome.CodePartnerSecrets:    true,
+	outcome.CodeInvalidSite:       true,
+	outcome.CodePartnerUnreadable: true,
+	outcome.CodeRejected:          true,
+	outcome.CodePartnerNotFound:   true,
 }
 
 // Resync runs the daily resync.
@@ -77,9 +79,10 @@ type Report struct {
 	Enqueued   int `json:"enqueued"` // messages sent: reprocess and sync jobs
 	Skipped    int `json:"skipped"`  // failures not worth retrying, or too old
 	Customers  int `json:"customers"`
-	Syncs      int `json:"syncs"`        // sync jobs enqueued
-	Pending    int `json:"pending"`      // of which were pending
-	Closed     int `json:"windowClosed"` // customers skipped: window still closed
+	Syncs      int `json:"syncs"`              // sync jobs enqueued
+	Pending    int `json:"pending"`            // of which were pending
+	Closed     int `json:"windowClosed"`       // customers skipped: window still closed
+	Unreadable int `json:"unreadablePartners"` // partners skipped: settings cannot be decoded (fix with PUT)
 	DurationMS int `json:"durationMs"`
 }
 
@@ -114,15 +117,20 @@ func (r *Resync) Run(ctx context.Context) (Report, error) {
 		return nil
 	}
 	for p, err := range r.Partners.All(ctx) {
+		if errors.Is(err, partner.ErrUnreadable) {
+			// One partner's damaged settings must not stop every other
+			// partner's resync. Its events are logged PARTNER_UNREADABLE
+			// by the worker; here it is counted and named once.
+			rep.Unreadable++
+			r.log().ErrorContext(ctx, "resync: partner settings cannot be read; skipped", "error", err)
+			continue
+		}
 		if err != nil {
 			return rep, fmt.Errorf("resync: %w", err)
 		}
 		rep.Partners++
 		if r.Customers != nil {
-			window := syncslot.DefaultWindow
-			if p.SyncWindowHours > 0 {
-				window = time.Duration(p.SyncWindowHours) * time.Hour
-			}
+			window := p.SyncWindow()
 			for c, err := range r.Customers.Customers(ctx, p.ID) {
 				if err != nil {
 					return rep, fmt.Errorf("resync partner %s: %w", p.ID, err)
@@ -172,4 +180,11 @@ func (r *Resync) Run(ctx context.Context) (Report, error) {
 			"customers", rep.Customers, "syncs", rep.Syncs, "pending", rep.Pending, "windowClosed", rep.Closed)
 	}
 	return rep, nil
+}
+
+func (r *Resync) log() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
 }

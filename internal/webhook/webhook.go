@@ -10,11 +10,14 @@
 //	404 / 405  not the route, or not POST
 //	413        body larger than contract.MaxBodyBytes (checked before anything else is read)
 //	400        body marked base64 is not base64 (or the body could not be read)
-//	401        missing, malformed, stale or wrong signature, or unknown partner: one
-//	           body for all, {"error":"invalid or missing signature"}
+//	401        missing, malformed, stale or wrong signature, unknown partner, or a
+//	           partner whose stored secrets are all unusable (logged as an error
+//	           for the operator): one body for all, {"error":"invalid or missing signature"}
 //	503        the partner's secrets could not be read
 //	415        content-type is not application/json
-//	400        webhook-id unusable, or the body breaks the contract: {"error","field"}
+//	400        webhook-id unusable, or the body breaks the contract, including an
+//	           occurredAt/startedAt/endedAt more than 5 minutes ahead of this
+//	           receiver's clock (contract.MaxClockSkew): {"error","field"}
 //	202        {"eventId","status":"duplicate"} this webhook-id was already enqueued
 //	409        an earlier delivery of this webhook-id is in progress (Retry-After: 5)
 //	503        the delivery could not be claimed or the message not enqueued (Retry-After)
@@ -161,6 +164,7 @@ const (
 	OutcomeUnauthorized       = "unauthorized"
 	OutcomeUnknownPartner     = "unknown_partner"
 	OutcomeSecretsUnavailable = "secrets_unavailable"
+	OutcomeSecretsUnusable    = "secrets_unusable"
 	OutcomeUnsupportedType    = "unsupported_media_type"
 	OutcomeInvalidID          = "invalid_webhook_id"
 	OutcomeInvalidEvent       = "invalid_event"
@@ -180,6 +184,9 @@ type record struct {
 	customerID                          string
 	bytes                               int
 	err                                 error
+	// operatorError: the line is an error whatever the status (our
+	// configuration is at fault, e.g. unusable stored secrets).
+	operatorError bool
 }
 
 // Routes returns the webhook as an http.Handler: Route; any other method on
@@ -278,18 +285,17 @@ func (h *Handler) handle(r *http.Request, now time.Time, rec *record) answer {
 		rec.outcome, rec.err = OutcomeSecretsUnavailable, fmt.Errorf("read webhook secrets: %w", err)
 		return unavailable()
 	}
-	keys := make([][]byte, 0, len(secrets))
-	for _, s := range secrets {
-		if k, err := signature.ParseSecret(s); err == nil {
-			keys = append(keys, k)
-		}
-	}
+	keys, problem := partner.UsableWebhookSecrets(secrets)
 	if len(keys) == 0 {
-		// Our configuration is at fault, not the sender: 503 so that the
-		// sender retries once an operator has fixed the secret.
-		rec.outcome = OutcomeSecretsUnavailable
-		rec.err = fmt.Errorf("partner has no usable webhook secret (%d configured, none whsec_ base64 of 16 to 128 bytes)", len(secrets))
-		return unavailable()
+		// Our configuration is at fault, but the sender cannot fix it and
+		// must learn nothing from the answer: 401 like any bad signature,
+		// and the request's one log line is an error naming the setting to
+		// fix (the doctor reports it too).
+		rec.outcome, rec.err, rec.operatorError = OutcomeSecretsUnusable, problem, true
+		return unauthorized()
+	}
+	if problem != nil {
+		rec.reason = "some webhook secrets are unusable: " + problem.Error()
 	}
 	if err := signature.Verify(keys, id, ts, sig, body, now); err != nil {
 		rec.outcome, rec.reason = OutcomeUnauthorized, verifyReason(err)
@@ -305,7 +311,9 @@ func (h *Handler) handle(r *http.Request, now time.Time, rec *record) answer {
 		rec.outcome = OutcomeInvalidID
 		return errorAnswer(http.StatusBadRequest, msgBadID, signature.HeaderID)
 	}
-	event, err := contract.Parse(body)
+	// The clock rule: an event dated more than contract.MaxClockSkew ahead
+	// of this receiver's clock is refused (400 naming the field).
+	event, err := contract.ParseAt(body, now)
 	if err != nil {
 		rec.outcome = OutcomeInvalidEvent
 		var ve *contract.ValidationError
@@ -386,6 +394,8 @@ func (h *Handler) log(ctx context.Context, rec *record, status int, start time.T
 	level := slog.LevelInfo
 	switch {
 	case status >= 500:
+		level = slog.LevelError
+	case rec.operatorError:
 		level = slog.LevelError
 	case status >= 400:
 		level = slog.LevelWarn

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +29,7 @@ import (
 	"github.com/efs-cw/backupbridge/internal/signature"
 )
 
-var now = time.Date(2026, 3, 3, 2, 6, 31, 0, time.UTC)
+var now = time.Date(2026, 3, 10, 2, 6, 31, 0, time.UTC) // after every sample in events/
 
 // fakeSecrets is a SecretSource over a map.
 type fakeSecrets struct {
@@ -445,9 +446,12 @@ func TestHandle(t *testing.T) {
 		{name: "secrets unavailable", setup: func(t *testing.T, hs *harness, _ *spec) {
 			hs.secrets.err = errors.New("secretsmanager: throttled (token=SECRET-TOKEN)")
 		}, status: 503, body: `{"error":"temporarily unavailable; retry later"}`, retryAfter: "10", outcome: OutcomeSecretsUnavailable},
-		{name: "no usable secret", setup: func(t *testing.T, hs *harness, _ *spec) {
+		{name: "no usable secret: 401 like a bad signature, not 503", setup: func(t *testing.T, hs *harness, _ *spec) {
 			hs.secrets.secrets[partner.DemoPartnerID] = []string{"not-a-secret"}
-		}, status: 503, retryAfter: "10"},
+		}, status: 401, body: unauthorizedBody, outcome: OutcomeSecretsUnusable},
+		{name: "whsec_short stored (3 bytes): 401, not 503", setup: func(t *testing.T, hs *harness, _ *spec) {
+			hs.secrets.secrets[partner.DemoPartnerID] = []string{"whsec_short"}
+		}, status: 401, body: unauthorizedBody, outcome: OutcomeSecretsUnusable},
 
 		// Content type and body.
 		{name: "text/plain", setup: func(t *testing.T, _ *harness, r *spec) {
@@ -747,4 +751,84 @@ func TestCommittedAPIGatewayEvents(t *testing.T) {
 			t.Errorf("%s: %d %s (%v)", e.Name(), resp.StatusCode, resp.Body, err)
 		}
 	}
+}
+
+// A partner whose stored secrets are all unusable answers 401 like any bad
+// signature (the sender learns nothing and has nothing to retry), and the
+// request's one log line is an error naming the setting the operator must fix.
+func TestUnusableStoredSecretIs401AndOneOperatorError(t *testing.T) {
+	for _, stored := range [][]string{{"whsec_short"}, {"not-a-secret"}, {}} {
+		hs := newHarness(t)
+		hs.secrets.secrets[partner.DemoPartnerID] = stored
+		req := validSpec(t)
+		resp := send(t, hs.h, req)
+		if resp.status != http.StatusUnauthorized || resp.body != unauthorizedBody {
+			t.Fatalf("stored %q: answer %d %s, want 401 %s", stored, resp.status, resp.body, unauthorizedBody)
+		}
+		if resp.header.Get("Retry-After") != "" {
+			t.Errorf("stored %q: Retry-After %q on a 401", stored, resp.header.Get("Retry-After"))
+		}
+		checkLog(t, hs, req, http.StatusUnauthorized, OutcomeSecretsUnusable)
+		var l map[string]any
+		if err := json.Unmarshal(hs.log.Bytes(), &l); err != nil {
+			t.Fatal(err)
+		}
+		if l["level"] != "ERROR" || !strings.Contains(fmt.Sprint(l["error"]), "secrets.webhookSecrets") {
+			t.Errorf("stored %q: log line %s, want one ERROR naming secrets.webhookSecrets", stored, hs.log)
+		}
+		if len(hs.queue.msgs) != 0 {
+			t.Errorf("stored %q: %d messages enqueued", stored, len(hs.queue.msgs))
+		}
+	}
+}
+
+// The clock rule: an event dated more than 5 minutes ahead of the
+// receiver's clock is refused with 400 naming the field; old events stay
+// accepted.
+func TestFutureDatedEventsAreRefused(t *testing.T) {
+	cases := []struct {
+		name, body string
+		status     int
+		field      string
+	}{
+		{"occurredAt in year 9999", `"occurredAt":"9999-12-31T23:59:59Z"`, 400, "occurredAt"},
+		{"occurredAt 6 minutes ahead", `"occurredAt":"` + now.Add(6*time.Minute).Format(time.RFC3339) + `"`, 400, "occurredAt"},
+		{"occurredAt 5 minutes ahead", `"occurredAt":"` + now.Add(5*time.Minute).Format(time.RFC3339) + `"`, 202, ""},
+		{"occurredAt a year ago", `"occurredAt":"` + now.AddDate(-1, 0, 0).Format(time.RFC3339) + `"`, 202, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			hs := newHarness(t)
+			req := validSpec(t)
+			req.body = regexp.MustCompile(`"occurredAt"\s*:\s*"[^"]*"`).ReplaceAllString(req.body, c.body)
+			resign(t, req, now, partner.DemoWebhookSecret)
+			resp := send(t, hs.h, req)
+			if resp.status != c.status {
+				t.Fatalf("answer %d %s, want %d", resp.status, resp.body, c.status)
+			}
+			if c.field != "" && !strings.Contains(resp.body, `"field":"`+c.field+`"`) {
+				t.Errorf("answer %s does not name the field %s", resp.body, c.field)
+			}
+			if want := map[int]int{400: 0, 202: 1}[c.status]; len(hs.queue.msgs) != want {
+				t.Errorf("%d messages enqueued, want %d", len(hs.queue.msgs), want)
+			}
+		})
+	}
+	// endedAt of a backup result.
+	hs := newHarness(t)
+	req := validSpec(t)
+	if !strings.Contains(req.body, `"endedAt"`) {
+		t.Fatalf("the sample has no endedAt: %s", req.body)
+	}
+	req.body = regexp.MustCompile(`"endedAt"\s*:\s*"[^"]*"`).ReplaceAllString(req.body, `"endedAt":"9999-12-31T23:59:59Z"`)
+	resign(t, req, now, partner.DemoWebhookSecret)
+	if resp := send(t, hs.h, req); resp.status != 400 || !strings.Contains(resp.body, "endedAt") {
+		t.Errorf("endedAt 9999: answer %d %s, want 400 naming endedAt", resp.status, resp.body)
+	}
+}
+
+// validSpec is a signed backup-result failure the handler accepts.
+func validSpec(t testing.TB) *spec {
+	t.Helper()
+	return request(t, sampleBody(t, "backup-completed-failure"), now)
 }

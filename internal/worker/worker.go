@@ -421,7 +421,11 @@ func (w *Worker) httpClient() *http.Client {
 	if w.counting == nil {
 		hc := w.HTTPClient
 		if hc == nil {
-			hc = &http.Client{Timeout: 30 * time.Second}
+			// The strict default: public sites only, no redirects, https.
+			var err error
+			if hc, err = connectwise.NewHTTPClient(connectwise.HTTPClientOptions{Timeout: 30 * time.Second}); err != nil {
+				panic("connectwise.NewHTTPClient refused its own defaults: " + err.Error()) // cannot happen: no transport given
+			}
 		}
 		w.counting = countingClient(hc)
 	}
