@@ -37,7 +37,7 @@ func TestWriteThenCheck(t *testing.T) {
 	if err := run([]string{"-dir", dir, "-check"}, io.Discard); err == nil {
 		t.Fatal("-check passed without apigw twins")
 	}
-	if err := run([]string{"-dir", dir, "-at", "2026-03-02T12:00:00Z"}, io.Discard); err != nil {
+	if err := run([]string{"-dir", dir, "-at", "2026-03-10T12:00:00Z"}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	var out strings.Builder

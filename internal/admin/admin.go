@@ -17,6 +17,37 @@
 // Answers are JSON; errors are {"error": "...", "field": "..."}. Any other
 // method or path under /v1/admin/ is 404 {"error": "no such operator route:
 // <method> <path>"}; a trailing slash is ignored.
+//
+// Create and update read their body with partner.DecodeRequest and check it
+// with partner.CheckRequest (SitePolicy: deployed, internal hosts such as
+// 169.254.169.254 or 10.0.0.1 are refused as a site); every refusal is 400
+// {"error", "field"} with field the JSON path ("partner.syncWindowHours").
+//
+// Writing a partner and its secrets, in this order:
+//
+//  1. every check, before anything is written: the body, the stored
+//     version (409), and for an update partner.CheckUpdate (a change of the
+//     site or the company must carry the ConnectWise keys for it, 400);
+//  2. the partner record, with a conditional write (create: the id is free,
+//     else 409; update: the version is still the one read, else 409);
+//  3. the secrets, bound to the partner's site and company
+//     (partner.Secrets.Bind), only after step 2 succeeded. If this write
+//     fails, step 2 is taken back (conditionally on the version just
+//     written: a created partner is deleted, an updated one restored exactly
+//     as it was stored) and the answer, 503, says nothing changed.
+//
+// Between steps 2 and 3 a function may read the new partner with the old
+// (cached) keys: partner.Partner.ClientOptions refuses keys bound to another
+// site or company, so they are never sent there (the work is retried).
+//
+// A stored partner that no longer decodes (partner.ErrUnreadable) is shown
+// by GET and the list as the settings that do decode plus what to fix,
+// reported by the doctor without calling ConnectWise, and repaired by PUT
+// of the complete partner at its stored version.
+//
+// Nothing an answer says about ConnectWise repeats its response bodies: the
+// connectwise package's errors carry at most ConnectWise's own JSON message,
+// cleaned and cut, and this package adds nothing else from the response.
 package admin
 
 import (
@@ -42,12 +73,23 @@ import (
 	"github.com/efs-cw/backupbridge/internal/usage"
 )
 
-// Partners is the partner store.
+// Partners is the partner store (partner.Store).
 type Partners interface {
+	// Get reads a partner: partner.ErrNotFound, or a
+	// *partner.UnreadableError for a stored partner that does not decode.
 	Get(ctx context.Context, id string) (*partner.Partner, error)
-	Create(ctx context.Context, p *partner.Partner) error
-	Update(ctx context.Context, p *partner.Partner) error
+	// All walks the partners, yielding (nil, *partner.UnreadableError) for
+	// one that does not decode.
 	All(ctx context.Context) iter.Seq2[*partner.Partner, error]
+	// Create stores a new partner at version 1 if the id is free
+	// (partner.ErrExists otherwise).
+	Create(ctx context.Context, p *partner.Partner) error
+	// Replace stores p if p.Version is the stored version
+	// (partner.ErrConflict otherwise) and returns how to put the replaced
+	// record back (see partner.Store.Replace).
+	Replace(ctx context.Context, p *partner.Partner) (undo func(context.Context) error, err error)
+	// Delete removes the partner if it is at version (undoes a Create).
+	Delete(ctx context.Context, id string, version int) error
 }
 
 // Enqueuer sends a queue message.
@@ -71,11 +113,6 @@ type API struct {
 	Logger     *slog.Logger
 }
 
-type partnerBody struct {
-	Partner *partner.Partner `json:"partner"`
-	Secrets *partner.Secrets `json:"secrets,omitempty"`
-}
-
 // redacted is what GET shows of the secrets.
 type redacted struct {
 	PublicKey             string `json:"publicKey"`
@@ -83,6 +120,10 @@ type redacted struct {
 	ClientID              string `json:"clientId"`
 	WebhookSecretsCount   int    `json:"webhookSecrets"`
 	StoredInSecretManager bool   `json:"stored"`
+	// SiteURL and CompanyID are what the keys are bound to (empty: stored
+	// before the binding existed).
+	SiteURL   string `json:"siteUrl,omitempty"`
+	CompanyID string `json:"companyId,omitempty"`
 }
 
 // Routes returns the operator API as an http.Handler. A new operator
@@ -134,15 +175,49 @@ func (a *API) now() time.Time {
 	return time.Now()
 }
 
+// listed is one partner of the list: its settings and, for a stored
+// partner that does not decode, the settings that do plus what to fix.
+type listed struct {
+	*partner.Partner
+	Problem string `json:"problem,omitempty"`
+}
+
 func (a *API) list(ctx context.Context) response {
-	out := []*partner.Partner{}
+	out := []listed{}
 	for p, err := range a.Partners.All(ctx) {
-		if err != nil {
+		var ue *partner.UnreadableError
+		switch {
+		case errors.As(err, &ue):
+			out = append(out, listed{Partner: partial(ue), Problem: ue.Error()})
+		case err != nil:
 			return a.internal(ctx, err)
+		default:
+			out = append(out, listed{Partner: p})
 		}
-		out = append(out, p)
 	}
 	return reply(http.StatusOK, map[string]any{"partners": out})
+}
+
+// partial is the part of an unreadable partner that does decode.
+func partial(ue *partner.UnreadableError) *partner.Partner {
+	p := &partner.Partner{}
+	if ue.Partial != nil {
+		c := *ue.Partial
+		p = &c
+	}
+	if p.ID == "" {
+		p.ID = ue.PartnerID
+	}
+	return p
+}
+
+// unreadableField is the JSON path of the setting an unreadable partner
+// fails on ("partner" when no single one).
+func unreadableField(ue *partner.UnreadableError) string {
+	if ue.Field == "" {
+		return "partner"
+	}
+	return "partner." + ue.Field
 }
 
 func decode(r *http.Request, v any) error {
@@ -154,52 +229,72 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
+// invalidAnswer answers a refused partner body: 400 {"error", "field"}.
 func invalidAnswer(err error) response {
 	var ie *partner.InvalidError
 	if errors.As(err, &ie) {
 		return reply(http.StatusBadRequest, errBody(ie.Problem, ie.Field))
 	}
-	return reply(http.StatusBadRequest, errBody(err.Error(), ""))
+	return reply(http.StatusBadRequest, errBody("the body could not be read; send {\"partner\": {...}, \"secrets\": {...}}", ""))
 }
 
 func (a *API) create(r *http.Request) response {
 	ctx := r.Context()
-	var b partnerBody
-	if err := decode(r, &b); err != nil {
-		return reply(http.StatusBadRequest, errBody(err.Error(), ""))
-	}
-	if b.Partner == nil || b.Secrets == nil {
-		return reply(http.StatusBadRequest, errBody("both partner and secrets are required", "partner"))
-	}
-	if err := b.Partner.Validate(a.SitePolicy); err != nil {
+	p, s, err := partner.DecodeRequest(r.Body)
+	if err != nil {
 		return invalidAnswer(err)
 	}
-	if err := b.Secrets.Validate(); err != nil {
+	if p == nil {
+		return reply(http.StatusBadRequest, errBody("required: the partner's settings", "partner"))
+	}
+	if s == nil {
+		return reply(http.StatusBadRequest, errBody("required: a new partner needs its secrets (publicKey, privateKey, clientId and webhookSecrets)", "secrets"))
+	}
+	if err := partner.CheckRequest(p, s, a.SitePolicy); err != nil {
 		return invalidAnswer(err)
 	}
-	// Secrets first: a partner without secrets would fail every event.
-	if err := a.Secrets.PutSecrets(ctx, b.Partner.ID, *b.Secrets); err != nil {
-		return a.internal(ctx, err)
-	}
-	if err := a.Partners.Create(ctx, b.Partner); errors.Is(err, partner.ErrExists) {
-		return reply(http.StatusConflict, errBody("partner "+b.Partner.ID+" exists; use PUT to update it", "partner.id"))
+	// The partner first, conditionally: a taken id is refused before
+	// anything is written.
+	if err := a.Partners.Create(ctx, p); errors.Is(err, partner.ErrExists) {
+		return reply(http.StatusConflict, errBody("partner "+p.ID+" exists; use PUT to update it", "partner.id"))
 	} else if err != nil {
 		return a.internal(ctx, err)
 	}
-	return reply(http.StatusCreated, map[string]any{"partner": b.Partner})
+	// Then its secrets, bound to its site and company. Once the partner is
+	// written the request is finished even if the caller goes away.
+	ctx = context.WithoutCancel(ctx)
+	s.Bind(p)
+	if err := a.Secrets.PutSecrets(ctx, p.ID, *s); err != nil {
+		if uerr := a.Partners.Delete(ctx, p.ID, p.Version); uerr != nil {
+			a.logError(ctx, "create: secrets not stored and the partner not taken back", errors.Join(err, uerr))
+			return reply(http.StatusInternalServerError, errBody("partner "+p.ID+" was created, but its secrets could not be stored and the partner could not be taken back: "+
+				"it exists without its keys (its events fail until they are set); PUT it with its secrets (GET it first for its version)", ""))
+		}
+		a.logError(ctx, "create: secrets not stored; partner taken back", err)
+		return reply(http.StatusServiceUnavailable, errBody("the partner's secrets could not be stored, so the partner was not created: nothing changed; try again", ""))
+	}
+	return reply(http.StatusCreated, map[string]any{"partner": p})
 }
 
 func (a *API) get(ctx context.Context, id string) response {
 	p, err := a.Partners.Get(ctx, id)
-	if errors.Is(err, partner.ErrNotFound) {
+	out := map[string]any{}
+	var ue *partner.UnreadableError
+	switch {
+	case errors.Is(err, partner.ErrNotFound):
 		return reply(http.StatusNotFound, errBody("no partner "+id, ""))
-	}
-	if err != nil {
+	case errors.As(err, &ue):
+		// What does decode, and what to fix: the operator repairs it with
+		// PUT, which needs the version shown here.
+		p = partial(ue)
+		out["error"], out["field"] = ue.Error(), unreadableField(ue)
+	case err != nil:
 		return a.internal(ctx, err)
 	}
-	out := map[string]any{"partner": p}
+	out["partner"] = p
 	if s, err := a.Secrets.GetSecrets(ctx, id); err == nil {
-		out["secrets"] = redacted{PublicKey: mask(s.PublicKey), PrivateKeySet: s.PrivateKey != "", ClientID: s.ClientID, WebhookSecretsCount: len(s.WebhookSecrets), StoredInSecretManager: true}
+		out["secrets"] = redacted{PublicKey: mask(s.PublicKey), PrivateKeySet: s.PrivateKey != "", ClientID: s.ClientID, WebhookSecretsCount: len(s.WebhookSecrets), StoredInSecretManager: true,
+			SiteURL: s.SiteURL, CompanyID: s.CompanyID}
 	} else if !errors.Is(err, partner.ErrNotFound) {
 		return a.internal(ctx, err)
 	}
@@ -215,37 +310,64 @@ func mask(s string) string {
 
 func (a *API) update(id string, r *http.Request) response {
 	ctx := r.Context()
-	var b partnerBody
-	if err := decode(r, &b); err != nil {
-		return reply(http.StatusBadRequest, errBody(err.Error(), ""))
-	}
-	if b.Partner == nil {
-		return reply(http.StatusBadRequest, errBody("partner is required", "partner"))
-	}
-	if b.Partner.ID == "" {
-		b.Partner.ID = id
-	}
-	if b.Partner.ID != id {
-		return reply(http.StatusBadRequest, errBody("partner.id does not match the path", "partner.id"))
-	}
-	if err := b.Partner.Validate(a.SitePolicy); err != nil {
+	p, s, err := partner.DecodeRequest(r.Body)
+	if err != nil {
 		return invalidAnswer(err)
 	}
-	if b.Secrets != nil {
-		if err := b.Secrets.Validate(); err != nil {
-			return invalidAnswer(err)
-		}
-		if err := a.Secrets.PutSecrets(ctx, id, *b.Secrets); err != nil {
-			return a.internal(ctx, err)
-		}
+	if p == nil {
+		return reply(http.StatusBadRequest, errBody("required: the partner's complete settings, with the version last read", "partner"))
 	}
-	switch err := a.Partners.Update(ctx, b.Partner); {
-	case errors.Is(err, partner.ErrConflict):
-		return reply(http.StatusConflict, errBody(err.Error(), "partner.version"))
+	if p.ID == "" {
+		p.ID = id
+	}
+	if p.ID != id {
+		return reply(http.StatusBadRequest, errBody("partner.id does not match the path", "partner.id"))
+	}
+	if err := partner.CheckRequest(p, s, a.SitePolicy); err != nil {
+		return invalidAnswer(err)
+	}
+	// Every check before any write: the stored partner (or what decodes of
+	// it, when it cannot be read: an update is how it is repaired), its
+	// version, and that changing the site or the company brings the keys.
+	old, err := a.Partners.Get(ctx, id)
+	var ue *partner.UnreadableError
+	switch {
+	case errors.Is(err, partner.ErrNotFound):
+		return reply(http.StatusNotFound, errBody("no partner "+id+"; create it with POST /v1/admin/partners", ""))
+	case errors.As(err, &ue):
+		old = partial(ue)
 	case err != nil:
 		return a.internal(ctx, err)
 	}
-	return reply(http.StatusOK, map[string]any{"partner": b.Partner})
+	if p.Version != old.Version {
+		return reply(http.StatusConflict, errBody(fmt.Sprintf("the stored partner is at version %d, not %d: it was changed since you read it; read it again (GET), apply your change, and PUT it with that version", old.Version, p.Version), "partner.version"))
+	}
+	if err := partner.CheckUpdate(old, p, s); err != nil {
+		return invalidAnswer(err)
+	}
+	undo, err := a.Partners.Replace(ctx, p)
+	switch {
+	case errors.Is(err, partner.ErrConflict):
+		return reply(http.StatusConflict, errBody(err.Error(), "partner.version"))
+	case errors.Is(err, partner.ErrNotFound):
+		return reply(http.StatusNotFound, errBody("no partner "+id+"; create it with POST /v1/admin/partners", ""))
+	case err != nil:
+		return a.internal(ctx, err)
+	}
+	if s != nil {
+		ctx = context.WithoutCancel(ctx)
+		s.Bind(p)
+		if err := a.Secrets.PutSecrets(ctx, id, *s); err != nil {
+			if uerr := undo(ctx); uerr != nil {
+				a.logError(ctx, "update: secrets not stored and the partner not restored", errors.Join(err, uerr))
+				return reply(http.StatusInternalServerError, errBody(fmt.Sprintf("partner %s was updated to version %d, but its secrets could not be stored and the previous version could not be restored (it was changed again meanwhile, or the table refused): "+
+					"the stored keys stay bound to the site and company they were given for and are not sent elsewhere; read the partner again (GET) and PUT it with its secrets", id, p.Version), ""))
+			}
+			a.logError(ctx, "update: secrets not stored; partner restored", err)
+			return reply(http.StatusServiceUnavailable, errBody("the partner's secrets could not be stored, so the update was taken back: nothing changed; try again", ""))
+		}
+	}
+	return reply(http.StatusOK, map[string]any{"partner": p})
 }
 
 // Problem is one thing validate found wrong, in words.
@@ -256,20 +378,71 @@ type Problem struct {
 
 func (a *API) validate(ctx context.Context, id string) response {
 	p, err := a.Partners.Get(ctx, id)
-	if errors.Is(err, partner.ErrNotFound) {
+	var ue *partner.UnreadableError
+	var problems []Problem
+	switch {
+	case errors.Is(err, partner.ErrNotFound):
 		return reply(http.StatusNotFound, errBody("no partner "+id, ""))
-	}
-	if err != nil {
+	case errors.As(err, &ue):
+		// Nothing is sent to ConnectWise for settings that cannot be read;
+		// the secrets can still be checked.
+		setting := ue.Field
+		if setting == "" {
+			setting = "partner"
+		}
+		problems = append(problems, Problem{setting, ue.Error()})
+		s, found, err := a.secrets(ctx, id)
+		if err != nil {
+			return a.internal(ctx, err)
+		}
+		if found {
+			problems = append(problems, webhookProblems(s.WebhookSecrets)...)
+		}
+	case err != nil:
 		return a.internal(ctx, err)
-	}
-	problems, err := a.doctor(ctx, p)
-	if err != nil {
-		return a.internal(ctx, err)
+	default:
+		if problems, err = a.doctor(ctx, p); err != nil {
+			return a.internal(ctx, err)
+		}
 	}
 	if problems == nil {
 		problems = []Problem{}
 	}
 	return reply(http.StatusOK, map[string]any{"ok": len(problems) == 0, "problems": problems})
+}
+
+// secrets reads the partner's secrets; found is false when none are stored.
+func (a *API) secrets(ctx context.Context, id string) (s partner.Secrets, found bool, err error) {
+	s, err = a.Secrets.GetSecrets(ctx, id)
+	if errors.Is(err, partner.ErrNotFound) {
+		return partner.Secrets{}, false, nil
+	}
+	return s, err == nil, err
+}
+
+// webhookProblems reports stored webhook signing secrets the webhook cannot
+// use, or that are weaker than what the operator API now accepts.
+func webhookProblems(stored []string) []Problem {
+	keys, unusable := partner.UsableWebhookSecrets(stored)
+	if len(keys) == 0 {
+		p := Problem{"secrets.webhookSecrets", "no webhook signing secret is stored"}
+		var ie *partner.InvalidError
+		if errors.As(unusable, &ie) {
+			p = Problem{ie.Field, ie.Problem}
+		}
+		p.Problem = "every webhook delivery for this partner is being answered 401 (no stored signing secret can verify a signature, so no event gets in): " + p.Problem
+		return []Problem{p}
+	}
+	var problems []Problem
+	var ie *partner.InvalidError
+	if errors.As(unusable, &ie) {
+		problems = append(problems, Problem{ie.Field, "deliveries signed with this secret are answered 401 (the other stored secrets still work): " + ie.Problem})
+	}
+	var weak *partner.InvalidError
+	if err := partner.CheckWebhookSecrets(stored); errors.As(err, &weak) && (ie == nil || weak.Field != ie.Field) {
+		problems = append(problems, Problem{weak.Field, "the stored secret still verifies signatures but does not meet the rule for new secrets (" + weak.Problem + "); replace it with PUT /v1/admin/partners/{id}"})
+	}
+	return problems
 }
 
 func (a *API) events(ctx context.Context, id string, q url.Values) response {
@@ -337,10 +510,34 @@ func (a *API) reprocess(id string, r *http.Request) response {
 }
 
 func (a *API) internal(ctx context.Context, err error) response {
-	if a.Logger != nil {
-		a.Logger.ErrorContext(ctx, "operator API failure", "error", err)
-	}
+	a.logError(ctx, "operator API failure", err)
 	return reply(http.StatusInternalServerError, errBody("internal error; see the admin function's log", ""))
+}
+
+func (a *API) logError(ctx context.Context, msg string, err error) {
+	if a.Logger != nil {
+		a.Logger.ErrorContext(ctx, msg, "error", err)
+	}
+}
+
+// lookup reads the partner for the routes that act on it; an answer when it
+// cannot: 404, 409 for a stored partner that does not decode (the message
+// says how to repair it), 500.
+func (a *API) lookup(ctx context.Context, id string) (*partner.Partner, *response) {
+	p, err := a.Partners.Get(ctx, id)
+	var ue *partner.UnreadableError
+	var resp response
+	switch {
+	case err == nil:
+		return p, nil
+	case errors.Is(err, partner.ErrNotFound):
+		resp = reply(http.StatusNotFound, errBody("no partner "+id, ""))
+	case errors.As(err, &ue):
+		resp = reply(http.StatusConflict, errBody(ue.Error(), unreadableField(ue)))
+	default:
+		resp = a.internal(ctx, err)
+	}
+	return nil, &resp
 }
 
 func errBody(msg, field string) map[string]string {

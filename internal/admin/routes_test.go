@@ -27,7 +27,10 @@ func (fakePartners) Get(_ context.Context, id string) (*partner.Partner, error) 
 func (fakePartners) Create(context.Context, *partner.Partner) error {
 	return errors.New("not in this test")
 }
-func (fakePartners) Update(context.Context, *partner.Partner) error {
+func (fakePartners) Replace(context.Context, *partner.Partner) (func(context.Context) error, error) {
+	return nil, errors.New("not in this test")
+}
+func (fakePartners) Delete(context.Context, string, int) error {
 	return errors.New("not in this test")
 }
 func (fakePartners) All(context.Context) iter.Seq2[*partner.Partner, error] {
@@ -103,10 +106,10 @@ func TestRoutes(t *testing.T) {
 	if code, m := do("GET", "/v1/admin/partners/nobody", ""); code != 404 || m["error"] != "no partner nobody" {
 		t.Errorf("get unknown partner: %d %v", code, m)
 	}
-	if code, m := do("POST", "/v1/admin/partners", `{"partner":{"id":"x"}}`); code != 400 || m["field"] != "partner" {
+	if code, m := do("POST", "/v1/admin/partners", `{"partner":{"id":"x"}}`); code != 400 || m["field"] != "secrets" {
 		t.Errorf("create without secrets: %d %v", code, m)
 	}
-	if code, m := do("POST", "/v1/admin/partners", `{"partner":{"id":"x"},"extra":1}`); code != 400 || !strings.Contains(m["error"].(string), "extra") {
+	if code, m := do("POST", "/v1/admin/partners", `{"partner":{"id":"x"},"extra":1}`); code != 400 || m["field"] != "extra" || !strings.Contains(m["error"].(string), "unknown field") {
 		t.Errorf("create with an unknown field: %d %v", code, m)
 	}
 	if code, m := do("PUT", "/v1/admin/partners/demo", `{"partner":{"id":"other"}}`); code != 400 || m["field"] != "partner.id" {

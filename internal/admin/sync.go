@@ -36,10 +36,8 @@ func (a *API) requestID(r *http.Request, parts ...string) string {
 
 func (a *API) syncNow(partnerID, customerID string, r *http.Request) response {
 	ctx := r.Context()
-	if _, err := a.Partners.Get(ctx, partnerID); errors.Is(err, partner.ErrNotFound) {
-		return reply(http.StatusNotFound, errBody("no partner "+partnerID, ""))
-	} else if err != nil {
-		return a.internal(ctx, err)
+	if _, resp := a.lookup(ctx, partnerID); resp != nil {
+		return *resp
 	}
 	rid := a.requestID(r, "sync", partnerID, customerID)
 	m := queue.Message{Version: queue.MessageVersion, Job: queue.JobSync, PartnerID: partnerID, CustomerID: customerID,
@@ -76,33 +74,59 @@ func (a *API) reprocessSince(ctx context.Context, partnerID string, since time.T
 	return reply(http.StatusAccepted, map[string]any{"queued": queued, "requestId": rid})
 }
 
-// client builds the partner's ConnectWise client, or says what is wrong.
-func (a *API) client(ctx context.Context, p *partner.Partner) (*connectwise.Client, *Problem) {
+// client builds the partner's ConnectWise client with its secrets s, or
+// says what is wrong. A site the SitePolicy refuses (an internal address)
+// and keys bound to another site or company are reported before anything
+// is sent.
+func (a *API) client(ctx context.Context, p *partner.Partner, s partner.Secrets) (*connectwise.Client, *Problem) {
 	if err := partner.CheckSiteURL(p.SiteURL, a.SitePolicy); err != nil {
-		return nil, &Problem{"siteUrl", err.Error()}
+		return nil, &Problem{"siteUrl", problemText(err)}
 	}
-	s, err := a.Secrets.GetSecrets(ctx, p.ID)
+	opts, err := p.ClientOptions(s)
 	if err != nil {
-		return nil, &Problem{"secrets", "no ConnectWise keys stored for this partner: PUT them with the partner"}
+		return nil, &Problem{"secrets", err.Error()}
 	}
-	opts := p.ClientOptions(s)
 	opts.HTTPClient = a.HTTPClient
 	cw, err := connectwise.NewClient(ctx, opts)
 	if err != nil {
-		return nil, &Problem{"siteUrl", err.Error()}
+		return nil, &Problem{"siteUrl", cwText(err)}
 	}
 	return cw, nil
 }
 
-func (a *API) preview(ctx context.Context, partnerID, customerID string) response {
-	p, err := a.Partners.Get(ctx, partnerID)
-	if errors.Is(err, partner.ErrNotFound) {
-		return reply(http.StatusNotFound, errBody("no partner "+partnerID, ""))
+// noKeys is the problem of a partner without stored secrets.
+var noKeys = Problem{"secrets", "no ConnectWise keys stored for this partner: PUT them with the partner"}
+
+// problemText is an *InvalidError's problem, or the error's text.
+func problemText(err error) string {
+	var ie *partner.InvalidError
+	if errors.As(err, &ie) {
+		return ie.Problem
 	}
+	return err.Error()
+}
+
+// cwText is what an answer says of an error from a ConnectWise call: the
+// connectwise package's text (which carries at most ConnectWise's own JSON
+// message, cleaned and cut, never a response body), on one line and
+// bounded; nothing else from the response is added.
+func cwText(err error) string {
+	return connectwise.Truncate(connectwise.CleanLine(err.Error()), 600)
+}
+
+func (a *API) preview(ctx context.Context, partnerID, customerID string) response {
+	p, resp := a.lookup(ctx, partnerID)
+	if resp != nil {
+		return *resp
+	}
+	s, found, err := a.secrets(ctx, partnerID)
 	if err != nil {
 		return a.internal(ctx, err)
 	}
-	cw, prob := a.client(ctx, p)
+	if !found {
+		return reply(http.StatusConflict, errBody(noKeys.Problem, noKeys.Setting))
+	}
+	cw, prob := a.client(ctx, p, s)
 	if prob != nil {
 		return reply(http.StatusConflict, errBody(prob.Problem, prob.Setting))
 	}
@@ -112,7 +136,7 @@ func (a *API) preview(ctx context.Context, partnerID, customerID string) respons
 		return reply(http.StatusConflict, errBody("no ConnectWise company has the managed ID "+mid, "customerId"))
 	}
 	if err != nil {
-		return reply(http.StatusBadGateway, errBody("ConnectWise: "+err.Error(), ""))
+		return reply(http.StatusBadGateway, errBody("ConnectWise: "+cwText(err), ""))
 	}
 	cust, accts, err := a.Usage.Load(ctx, partnerID, customerID)
 	if err != nil {
@@ -121,7 +145,7 @@ func (a *API) preview(ctx context.Context, partnerID, customerID string) respons
 	figs := datasync.Aggregate(accts, cust, datasync.Rounding(p.GBRounding))
 	res, err := datasync.Sync(ctx, datasync.Request{Partner: p, CW: cw, CompanyID: company.ID, ManagedID: mid, Figures: figs, DryRun: true})
 	if err != nil {
-		return reply(http.StatusBadGateway, errBody("ConnectWise: "+err.Error(), ""))
+		return reply(http.StatusBadGateway, errBody("ConnectWise: "+cwText(err), ""))
 	}
 	return reply(http.StatusOK, map[string]any{"customerId": customerID, "company": company, "dryRun": true,
 		"changes": nonNil(res.Changes), "errors": nonNil(res.Errors), "calls": res.Calls})
@@ -136,25 +160,51 @@ func nonNil[T any](s []T) []T {
 
 // doctor reads ConnectWise and reports, in words, what the guide's setup
 // chapters require and is missing.
+//
+// It reads the partner's secrets first: the webhook signing secrets are
+// checked whatever ConnectWise says, and a site the SitePolicy refuses or
+// keys bound elsewhere are reported without connecting. A ConnectWise call
+// that fails is reported as a problem in ConnectWise's words (see cwText),
+// never with its response body.
 func (a *API) doctor(ctx context.Context, p *partner.Partner) ([]Problem, error) {
-	cw, prob := a.client(ctx, p)
-	if prob != nil {
-		return []Problem{*prob}, nil
+	s, found, err := a.secrets(ctx, p.ID)
+	if err != nil {
+		return nil, err
 	}
 	var problems []Problem
+	if !found {
+		if err := partner.CheckSiteURL(p.SiteURL, a.SitePolicy); err != nil {
+			problems = append(problems, Problem{"siteUrl", problemText(err)})
+		}
+		return append(problems, noKeys), nil
+	}
+	problems = webhookProblems(s.WebhookSecrets)
+	cw, prob := a.client(ctx, p, s)
+	if prob != nil {
+		return append(problems, *prob), nil
+	}
 	add := func(setting, format string, args ...any) {
 		problems = append(problems, Problem{setting, fmt.Sprintf(format, args...)})
 	}
+	// cwFailed reports a failed ConnectWise call and ends the checks.
+	cwFailed := func(what string, err error) ([]Problem, error) {
+		if errors.Is(err, connectwise.ErrUnauthorized) {
+			add("secrets", "ConnectWise rejected the credentials while %s (%s): check the company id, the API member's keys and its security role", what, cwText(err))
+		} else {
+			add("siteUrl", "ConnectWise failed while %s: %s", what, cwText(err))
+		}
+		return problems, nil
+	}
 	if _, err := (&tickets.Boards{}).Configured(ctx, cw, p); err != nil {
 		if errors.Is(err, connectwise.ErrUnauthorized) {
-			add("secrets", "ConnectWise rejected the credentials (%v): check the company id, the API member's keys and its security role", err)
+			add("secrets", "ConnectWise rejected the credentials (%s): check the company id, the API member's keys and its security role", cwText(err))
 			return problems, nil
 		}
 		if outcome.Of(err).Kind != outcome.KindPermanent {
-			add("siteUrl", "ConnectWise could not be reached: %v", err)
+			add("siteUrl", "ConnectWise could not be reached: %s", cwText(err))
 			return problems, nil
 		}
-		add("board", "%v", err)
+		add("board", "%s", cwText(err))
 	}
 	// Cross-referenced products.
 	var idents []any
@@ -166,7 +216,7 @@ func (a *API) doctor(ctx context.Context, p *partner.Partner) ([]Problem, error)
 		if err == nil {
 			items, _, err := cw.Catalog.List(ctx, &connectwise.ListOptions{Conditions: cond, PageSize: 1000})
 			if err != nil {
-				return nil, err
+				return cwFailed("reading the product catalog", err)
 			}
 			for _, svc := range p.Integration.Billing {
 				if !slices.ContainsFunc(items, func(c connectwise.CatalogItem) bool { return strings.EqualFold(c.Identifier, p.Products[svc]) }) {
@@ -174,7 +224,7 @@ func (a *API) doctor(ctx context.Context, p *partner.Partner) ([]Problem, error)
 				}
 			}
 		} else {
-			add("products", "a product identifier contains characters ConnectWise conditions cannot carry: %v", err)
+			add("products", "a product identifier contains characters ConnectWise conditions cannot carry: %s", cwText(err))
 		}
 	}
 	// Customers that send events: a company with their managed ID, and
@@ -198,7 +248,7 @@ func (a *API) doctor(ctx context.Context, p *partner.Partner) ([]Problem, error)
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return cwFailed("looking up the company with managed ID "+mid, err)
 		}
 		if len(billed) == 0 {
 			continue
@@ -206,13 +256,13 @@ func (a *API) doctor(ctx context.Context, p *partner.Partner) ([]Problem, error)
 		cond, _ := connectwise.Build(connectwise.And(connectwise.Eq("company/id", company.ID), connectwise.Eq("agreementStatus", "Active"), connectwise.Eq("cancelledFlag", false)))
 		agrs, _, err := cw.Agreements.List(ctx, &connectwise.ListOptions{Conditions: cond, PageSize: 1000})
 		if err != nil {
-			return nil, err
+			return cwFailed("reading the agreements of "+company.Name, err)
 		}
 		seen := map[string]int{}
 		for _, ag := range agrs {
 			adds, _, err := cw.Agreements.Additions(ctx, ag.ID, &connectwise.ListOptions{PageSize: 1000})
 			if err != nil {
-				return nil, err
+				return cwFailed(fmt.Sprintf("reading the additions of agreement %q", ag.Name), err)
 			}
 			for _, ad := range adds {
 				if ad.Product == nil || !billed[strings.ToLower(ad.Product.Identifier)] || ad.CancelledDate != "" {

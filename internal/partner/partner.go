@@ -123,4 +123,14 @@ type Secrets struct {
 	// WebhookSecrets are the Standard Webhooks signing secrets ("whsec_…");
 	// more than one while a secret is being rotated.
 	WebhookSecrets []string `json:"webhookSecrets"`
+
+	// SiteURL and CompanyID bind the ConnectWise keys to the site and the
+	// company they were given for. The operator API sets them from the
+	// partner when it stores the keys (Bind); a request cannot set them
+	// (DecodeRequest refuses them as unknown fields). ClientOptions refuses
+	// to send keys bound to another site or company. Both are empty in
+	// secrets stored before the binding existed: such keys are used as they
+	// are.
+	SiteURL   string `json:"siteUrl,omitempty"`
+	CompanyID string `json:"companyId,omitempty"`
 }

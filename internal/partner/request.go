@@ -26,8 +26,18 @@ const maxRequestDepth = 8
 // requestBody is the operator API's body of POST /v1/admin/partners and
 // PUT /v1/admin/partners/{id}.
 type requestBody struct {
-	Partner *Partner `json:"partner"`
-	Secrets *Secrets `json:"secrets"`
+	Partner *Partner        `json:"partner"`
+	Secrets *requestSecrets `json:"secrets"`
+}
+
+// requestSecrets are the secrets a request may carry: Secrets without its
+// binding (SiteURL, CompanyID), which only the server sets (Secrets.Bind),
+// so that "secrets.siteUrl" in a body is refused as an unknown field.
+type requestSecrets struct {
+	PublicKey      string   `json:"publicKey"`
+	PrivateKey     string   `json:"privateKey"`
+	ClientID       string   `json:"clientId"`
+	WebhookSecrets []string `json:"webhookSecrets"`
 }
 
 // DecodeRequest reads the operator API's partner body,
@@ -41,7 +51,10 @@ type requestBody struct {
 // absent. Every problem is an *InvalidError whose Field is the JSON path of
 // the value ("partner.syncWindowHours", "partner.rules[1].action",
 // "secrets.webhookSecrets[0]"; "" when the body as a whole is at fault)
-// and whose Problem says what is allowed; no problem repeats a value.
+// and whose Problem says what is allowed; no problem repeats a value. The
+// secrets' binding (Secrets.SiteURL, Secrets.CompanyID) is not part of the
+// body: "secrets.siteUrl" is an unknown field, and the returned secrets
+// are unbound.
 //
 // DecodeRequest checks the shape only; CheckRequest checks the settings.
 func DecodeRequest(r io.Reader) (*Partner, *Secrets, error) {
@@ -74,7 +87,11 @@ func DecodeRequest(r io.Reader) (*Partner, *Secrets, error) {
 	if err := json.Unmarshal(body, &b); err != nil { // cannot happen after checkShape
 		return nil, nil, &InvalidError{Problem: "body is not the expected JSON: " + err.Error()}
 	}
-	return b.Partner, b.Secrets, nil
+	var s *Secrets
+	if b.Secrets != nil {
+		s = &Secrets{PublicKey: b.Secrets.PublicKey, PrivateKey: b.Secrets.PrivateKey, ClientID: b.Secrets.ClientID, WebhookSecrets: b.Secrets.WebhookSecrets}
+	}
+	return b.Partner, s, nil
 }
 
 // CheckRequest validates a decoded body: the partner's settings (filling

@@ -139,7 +139,8 @@ func (f *LocalSecretsFile) PutSecrets(_ context.Context, partnerID string, s Sec
 }
 
 // CachedSecrets keeps secrets in memory for TTL so that a warm Lambda does not
-// call Secrets Manager on every request. Rotation takes effect within TTL.
+// call Secrets Manager on every request. Rotation takes effect within TTL
+// in the other functions; in this one, PutSecrets takes effect at once.
 type CachedSecrets struct {
 	Store SecretStore
 	TTL   time.Duration
@@ -147,6 +148,9 @@ type CachedSecrets struct {
 
 	mu      sync.Mutex
 	entries map[string]cachedSecret
+	// puts counts the PutSecrets of each partner: a read that a write
+	// overtook does not cache what it read.
+	puts map[string]uint64
 }
 
 type cachedSecret struct {
@@ -162,6 +166,7 @@ func (c *CachedSecrets) GetSecrets(ctx context.Context, partnerID string) (Secre
 	}
 	c.mu.Lock()
 	e, ok := c.entries[partnerID]
+	gen := c.puts[partnerID]
 	c.mu.Unlock()
 	if ok && now.Before(e.exp) {
 		return e.s, nil
@@ -171,20 +176,35 @@ func (c *CachedSecrets) GetSecrets(ctx context.Context, partnerID string) (Secre
 		return Secrets{}, err
 	}
 	c.mu.Lock()
-	if c.entries == nil {
-		c.entries = map[string]cachedSecret{}
+	if c.puts[partnerID] == gen { // no write began since the read did
+		if c.entries == nil {
+			c.entries = map[string]cachedSecret{}
+		}
+		c.entries[partnerID] = cachedSecret{s: s, exp: now.Add(c.TTL)}
 	}
-	c.entries[partnerID] = cachedSecret{s: s, exp: now.Add(c.TTL)}
 	c.mu.Unlock()
 	return s, nil
 }
 
-// PutSecrets writes through and forgets the cached copy.
+// PutSecrets writes through and forgets the cached copy, so that this
+// function's next read sees what was written (or, if the write failed,
+// whatever the store holds). A read that was under way when the write began
+// returns what it read but does not cache it.
 func (c *CachedSecrets) PutSecrets(ctx context.Context, partnerID string, s Secrets) error {
+	c.forget(partnerID)
+	err := c.Store.PutSecrets(ctx, partnerID, s)
+	c.forget(partnerID)
+	return err
+}
+
+func (c *CachedSecrets) forget(partnerID string) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	delete(c.entries, partnerID)
-	c.mu.Unlock()
-	return c.Store.PutSecrets(ctx, partnerID, s)
+	if c.puts == nil {
+		c.puts = map[string]uint64{}
+	}
+	c.puts[partnerID]++
 }
 
 // WebhookSecrets gives the webhook its signing secrets for a partner.

@@ -199,6 +199,80 @@ func (s *Store) Update(ctx context.Context, p *Partner) error {
 	return nil
 }
 
+// Replace is Update that can be undone, for a write that must be taken back
+// when a later step fails (the operator API stores the partner first and
+// its secrets second). On success undo puts the record Replace replaced
+// back exactly as it was stored, readable or not (an *UnreadableError
+// partner is restored unreadable, not as its Partial), at its own version,
+// on condition that the stored record is still the one Replace wrote: if
+// someone changed it since, undo leaves their change and returns an error
+// matching ErrConflict. On failure p is unchanged and there is nothing to
+// undo; a p.Version that is not the stored one gives ErrConflict, and a
+// partner that does not exist ErrNotFound.
+func (s *Store) Replace(ctx context.Context, p *Partner) (undo func(context.Context) error, err error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.Table),
+		Key:            table.Key(partnersPK, p.ID),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update partner %s: read the stored record: %w", p.ID, err)
+	}
+	if len(out.Item) == 0 {
+		return nil, fmt.Errorf("update partner %s: %w", p.ID, ErrNotFound)
+	}
+	if n, ok := out.Item["version"].(*types.AttributeValueMemberN); !ok || n.Value != strconv.Itoa(p.Version) {
+		return nil, fmt.Errorf("update partner %s: %w", p.ID, ErrConflict)
+	}
+	prev := out.Item
+	// The write is conditional on the version just read, so prev is the
+	// record it replaces.
+	if err := s.Update(ctx, p); err != nil {
+		return nil, err
+	}
+	id, written := p.ID, p.Version
+	return func(ctx context.Context) error {
+		return s.putBack(ctx, id, prev, written)
+	}, nil
+}
+
+// putBack writes item if the stored version of partner id is current.
+func (s *Store) putBack(ctx context.Context, id string, item map[string]types.AttributeValue, current int) error {
+	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(s.Table),
+		Item:                      item,
+		ConditionExpression:       aws.String("attribute_exists(pk) AND version = :cur"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":cur": &types.AttributeValueMemberN{Value: strconv.Itoa(current)}},
+	})
+	if table.IsConditionFailed(err) {
+		return fmt.Errorf("restore partner %s: %w", id, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("restore partner %s: %w", id, err)
+	}
+	return nil
+}
+
+// Delete removes partner id if its stored version is version: it undoes a
+// Create (version 1) that nobody has changed since. A partner that is gone
+// or at another version gives an error matching ErrConflict and is left as
+// it is.
+func (s *Store) Delete(ctx context.Context, id string, version int) error {
+	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.Table),
+		Key:                       table.Key(partnersPK, id),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND version = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: strconv.Itoa(version)}},
+	})
+	if table.IsConditionFailed(err) {
+		return fmt.Errorf("delete partner %s: %w", id, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("delete partner %s: %w", id, err)
+	}
+	return nil
+}
+
 // All walks every partner, one page at a time (constant memory). A partner
 // that cannot be decoded is yielded as (nil, *UnreadableError); the walk
 // goes on if the caller continues, so one bad partner need not stop the

@@ -1,6 +1,7 @@
 package partner
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -164,12 +165,45 @@ func (s Secrets) Validate() error {
 	return CheckWebhookSecrets(s.WebhookSecrets)
 }
 
+// ErrKeysBoundElsewhere is matched (errors.Is) by ClientOptions' error when
+// the stored ConnectWise keys were given for another site or company than
+// the partner's (see Secrets.SiteURL). It is expected, and passes, in the
+// minutes after an operator changed the partner's site or company: the
+// partner is written first, its new keys just after, and a function may
+// still hold the old keys in its cache. Callers treat it as transient (the
+// work is retried; package outcome classifies an unknown error so).
+var ErrKeysBoundElsewhere = errors.New("the stored ConnectWise keys were given for another site or company")
+
+// Bind records in s the site and company of p: the keys in s are for them
+// only. The operator API binds the keys it stores; nothing else should.
+func (s *Secrets) Bind(p *Partner) {
+	s.SiteURL, s.CompanyID = p.SiteURL, strings.TrimSpace(p.CompanyID)
+}
+
 // ClientOptions are the ConnectWise client options of the partner's site
-// with its secrets (the caller adds the HTTP client and retry policy).
-func (p *Partner) ClientOptions(s Secrets) connectwise.Options {
+// with its secrets (the caller adds the HTTP client and retry policy). It is
+// the one place a partner and its keys are put together: it refuses, with
+// an error matching ErrKeysBoundElsewhere and before anything is sent, keys
+// bound to another site (compared as SameSite does) or company (compared
+// ignoring case). Keys stored without a binding (before it existed) are
+// used as they are.
+func (p *Partner) ClientOptions(s Secrets) (connectwise.Options, error) {
+	var wrong []string
+	if s.SiteURL != "" && !SameSite(s.SiteURL, p.SiteURL) {
+		wrong = append(wrong, fmt.Sprintf("site %s (the partner's is %s)", s.SiteURL, p.SiteURL))
+	}
+	if s.CompanyID != "" && !strings.EqualFold(strings.TrimSpace(s.CompanyID), strings.TrimSpace(p.CompanyID)) {
+		wrong = append(wrong, fmt.Sprintf("company %q (the partner's is %q)", s.CompanyID, p.CompanyID))
+	}
+	if len(wrong) > 0 {
+		return connectwise.Options{}, fmt.Errorf("partner %s: %w: they were stored for %s, so they are not sent. "+
+			"Right after the partner's site or company changed this is expected and passes by itself once the new keys are read (within minutes; the work is retried); "+
+			"if it lasts, PUT /v1/admin/partners/%s with the ConnectWise keys for the partner's site and company (secrets.publicKey and secrets.privateKey)",
+			p.ID, ErrKeysBoundElsewhere, strings.Join(wrong, " and "), p.ID)
+	}
 	return connectwise.Options{
 		SiteURL:     p.SiteURL,
 		Codebase:    p.Codebase,
 		Credentials: connectwise.Credentials{CompanyID: p.CompanyID, PublicKey: s.PublicKey, PrivateKey: s.PrivateKey, ClientID: s.ClientID},
-	}
+	}, nil
 }

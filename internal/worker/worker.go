@@ -391,7 +391,12 @@ func (w *Worker) target(ctx context.Context, partnerID string, fresh bool) (tick
 	if err != nil {
 		return tickets.Target{}, err
 	}
-	opts := p.ClientOptions(s)
+	opts, err := p.ClientOptions(s)
+	if err != nil {
+		// Keys bound to another site or company (partner.ErrKeysBoundElsewhere):
+		// not sent; transient, as the new keys arrive within the secrets cache's TTL.
+		return tickets.Target{}, err
+	}
 	opts.HTTPClient, opts.Retry = w.httpClient(), w.Retry
 	cw, err := connectwise.NewClient(ctx, opts)
 	if err != nil {

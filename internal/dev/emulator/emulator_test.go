@@ -28,6 +28,7 @@ import (
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
 	"github.com/efs-cw/backupbridge/internal/resync"
+	"github.com/efs-cw/backupbridge/internal/service"
 	"github.com/efs-cw/backupbridge/internal/signature"
 )
 
@@ -98,6 +99,9 @@ func (r *rig) env(t *testing.T, name string) map[string]string {
 		t.Fatal(err)
 	}
 	env["LOCAL_SECRETS_FILE"] = r.secrets
+	// The development switch: the test partner's site is on loopback. The
+	// template never sets it (internal/dev/stackdef checks).
+	env[service.DevAllowLoopbackSites] = "1"
 	for _, k := range []string{"TABLE_NAME", "QUEUE_URL", "SECRETS_PREFIX", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"} {
 		if env[k] == "" {
 			t.Fatalf("%s: %s is empty in %v", name, k, env)
@@ -374,8 +378,8 @@ func TestFunctionsUnderRIE(t *testing.T) {
 		resp = invokeHTTP(t, f, adminRequest("POST", "/v1/admin/partners", string(body)))
 		var e struct{ Error, Field string }
 		_ = json.Unmarshal([]byte(resp.Body), &e)
-		if resp.StatusCode != 400 || e.Field != "siteUrl" {
-			t.Errorf("POST with an http:// site: %d %s, want 400 naming siteUrl", resp.StatusCode, resp.Body)
+		if resp.StatusCode != 400 || e.Field != "partner.siteUrl" {
+			t.Errorf("POST with an http:// site: %d %s, want 400 naming partner.siteUrl", resp.StatusCode, resp.Body)
 		}
 	})
 

@@ -11,7 +11,7 @@ import (
 )
 
 // Identity of the local stand-ins for AWS. goaws is configured with these, and
-// the ARNs, queue URLs and API Gateway request contexts built here use them.
+// the ARNs and queue URLs built here use them.
 const (
 	// Region is the region every local client and server uses.
 	Region = "us-east-1"

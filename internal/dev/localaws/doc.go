@@ -1,8 +1,10 @@
 // Package localaws runs the AWS parts of backupbridge on one machine, for
 // tests and for make run: SQS (goaws, a child process), DynamoDB (minidyn,
 // in process), and what AWS itself would do around the functions: the SQS
-// event source mapping (EventSource), API Gateway's HTTP API (NewGateway) and
-// an EventBridge schedule (Every).
+// event source mapping (EventSource), API Gateway's HTTP API (ListenGateway:
+// a loopback-only http.Server with API Gateway's body limit and integration
+// timeout, serving the functions' own http.Handlers) and an EventBridge
+// schedule (Every).
 //
 // The handlers it drives are the very ones Lambda runs; only the plumbing
 // around them is local. Tests get the servers through package localtest.
@@ -20,7 +22,10 @@
 //     SDK sends the URL in the request body and goaws only reads its last
 //     path segment, so they work with a client whose endpoint is the goaws
 //     server, but the host does not resolve.
-//   - No authentication; it listens on 0.0.0.0.
+//   - No authentication. Stock goaws listens on 0.0.0.0 whatever its config
+//     says; the local stack runs goaws's own main rebuilt to listen on
+//     127.0.0.1 only (package goawsloopback) and refuses to start when the
+//     port is open on any other address.
 //
 // minidyn v0.8.2 (DynamoDB):
 //   - No UpdateTimeToLive (nothing ever expires), no backups (PITR), no
@@ -33,6 +38,8 @@
 //   - It sends no CRC32 header; DynamoClient turns the check off, which
 //     also silences the SDK's per-response warning.
 //
-// API Gateway: IAM authorization is not verified (see NewGateway); the
-// request and response mapping follows payload format 2.0.
+// API Gateway: IAM authorization is stood in for by a bearer token checked
+// in middleware (localstack.OperatorAuth); the payload 2.0 mapping is not
+// exercised here but in package lambdahttp and the emulator tests, which
+// run the real binaries under the Lambda runtime interface emulator.
 package localaws
