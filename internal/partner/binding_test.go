@@ -172,15 +172,7 @@ func TestStoreReplaceUndo(t *testing.T) {
 	}
 
 	// An unreadable record is restored unreadable, as it was stored.
-	if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(tbl),
-		Key:                       table.Key("PARTNERS", "acme"),
-		UpdateExpression:          aws.String("SET #r = :s"),
-		ExpressionAttributeNames:  map[string]string{"#r": "rules"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":s": table.S("not a list")},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	localtest.DamagePartnerRules(t, db, tbl, "acme", "not a list")
 	_, err = s.Get(ctx, "acme")
 	var ue *partner.UnreadableError
 	if !errors.As(err, &ue) {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
@@ -117,15 +115,7 @@ func TestStoreUnreadablePartner(t *testing.T) {
 		}
 	}
 	// Damage b-broken's rules the way the review saw it: a string.
-	if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(tbl),
-		Key:                       table.Key("PARTNERS", "b-broken"),
-		UpdateExpression:          aws.String("SET #r = :s"),
-		ExpressionAttributeNames:  map[string]string{"#r": "rules"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":s": table.S("PARTNERS")},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	localtest.DamagePartnerRules(t, db, tbl, "b-broken", "PARTNERS")
 
 	_, err := s.Get(ctx, "b-broken")
 	if !errors.Is(err, partner.ErrUnreadable) {

@@ -5,10 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/contract"
 	"github.com/efs-cw/backupbridge/internal/dev/localaws/localtest"
@@ -17,7 +13,6 @@ import (
 	"github.com/efs-cw/backupbridge/internal/queue"
 	"github.com/efs-cw/backupbridge/internal/resync"
 	"github.com/efs-cw/backupbridge/internal/syncslot"
-	"github.com/efs-cw/backupbridge/internal/table"
 	"github.com/efs-cw/backupbridge/internal/usage"
 )
 
@@ -52,15 +47,7 @@ func TestUnreadablePartnerDoesNotStopTheResync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(tbl),
-		Key:                       table.Key("PARTNERS", "b-broken"),
-		UpdateExpression:          aws.String("SET #r = :s"),
-		ExpressionAttributeNames:  map[string]string{"#r": "rules"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":s": table.S("PARTNERS")},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	localtest.DamagePartnerRules(t, db, tbl, "b-broken", "PARTNERS")
 
 	sent := &collect{}
 	r := &resync.Resync{

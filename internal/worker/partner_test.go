@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/efs-cw/backupbridge/internal/claim"
 	"github.com/efs-cw/backupbridge/internal/connectwise"
@@ -24,7 +22,6 @@ import (
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
 	"github.com/efs-cw/backupbridge/internal/syncslot"
-	"github.com/efs-cw/backupbridge/internal/table"
 	"github.com/efs-cw/backupbridge/internal/tickets"
 	"github.com/efs-cw/backupbridge/internal/usage"
 )
@@ -112,15 +109,7 @@ func TestUnreadablePartnerIsPermanent(t *testing.T) {
 	if err := f.partners.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(f.tbl),
-		Key:                       table.Key("PARTNERS", "broken"),
-		UpdateExpression:          aws.String("SET #r = :s"),
-		ExpressionAttributeNames:  map[string]string{"#r": "rules"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":s": table.S("PARTNERS")},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	localtest.DamagePartnerRules(t, f.db, f.tbl, "broken", "PARTNERS")
 
 	body := backupEvent(t, "C1", f.now.Add(-time.Minute))
 	resp, err := f.w.Handle(ctx, sqsEvent(t,

@@ -98,11 +98,6 @@ type Function struct {
 	hc      *http.Client
 }
 
-// Start runs bootstrap under the RIE with environment env; see StartWith.
-func Start(ctx context.Context, bootstrap string, env map[string]string) (*Function, error) {
-	return StartWith(ctx, bootstrap, env, Options{})
-}
-
 // StartWith runs `aws-lambda-rie --log-level info
 // --runtime-interface-emulator-address 127.0.0.1:<free port>
 // --runtime-api-address 127.0.0.1:<free port> <bootstrap>` in the
@@ -251,9 +246,6 @@ func (f *Function) waitListening(ctx context.Context, addr string, timeout time.
 		}
 	}
 }
-
-// URL is the function's invoke URL.
-func (f *Function) URL() string { return f.url }
 
 // InvokeError is an invoke the RIE did not answer with 200: 502 with an
 // empty body when the function's init failed or it crashed (its message is

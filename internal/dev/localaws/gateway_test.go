@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/efs-cw/backupbridge/internal/dev/localaws"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws/localtest"
 )
 
 // listen starts a gateway on a free loopback port, stopped when the test ends.
@@ -79,22 +80,7 @@ func TestGatewayCutsOffATricklingBody(t *testing.T) {
 	defer conn.Close()
 	start := time.Now()
 	fmt.Fprintf(conn, "POST /v1/partners/demo/events HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", g.Addr())
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() { // a byte every 20 ms, far slower than the declared length needs
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if _, err := conn.Write([]byte(" ")); err != nil {
-					return
-				}
-			}
-		}
-	}()
+	defer localtest.Trickle(conn, 20*time.Millisecond)() // a byte every 20 ms, far slower than the declared length needs
 
 	// The client gives the server 10 s (a deadline, not a sleep); the server
 	// must end the connection long before.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/efs-cw/backupbridge/internal/dev/localaws/localtest"
 	"github.com/efs-cw/backupbridge/internal/dev/localstack"
 	"github.com/efs-cw/backupbridge/internal/partner"
 )
@@ -41,22 +42,7 @@ func TestLocalGatewayCutsOffATricklingBody(t *testing.T) {
 	start := time.Now()
 	fmt.Fprintf(conn, "POST /v1/partners/%s/events HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n"+
 		"webhook-id: msg_trickle\r\nwebhook-timestamp: %d\r\nwebhook-signature: v1,AAAA\r\n\r\n{", partner.DemoPartnerID, u.Host, h.clock.Now().Unix())
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if _, err := conn.Write([]byte(" ")); err != nil {
-					return
-				}
-			}
-		}
-	}()
+	defer localtest.Trickle(conn, 20*time.Millisecond)()       // a byte every 20 ms, far slower than the declared length needs
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // a deadline, not a sleep
 	_, err = io.Copy(io.Discard, conn)
 	elapsed := time.Since(start)
