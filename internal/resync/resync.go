@@ -176,7 +176,7 @@ func (r *Resync) Run(ctx context.Context) (Report, error) {
 	}
 	rep.DurationMS = int(time.Since(began).Milliseconds())
 	if r.Logger != nil {
-		r.Logger.Info("resync done", "partners", rep.Partners, "reprocess", rep.Enqueued-rep.Syncs, "skipped", rep.Skipped,
+		r.Logger.InfoContext(ctx, "resync done", "partners", rep.Partners, "reprocess", rep.Enqueued-rep.Syncs, "skipped", rep.Skipped,
 			"customers", rep.Customers, "syncs", rep.Syncs, "pending", rep.Pending, "windowClosed", rep.Closed)
 	}
 	return rep, nil

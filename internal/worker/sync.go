@@ -121,7 +121,7 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 	cust, accts, err := w.Sync.Usage.Load(ctx, p.ID, customer.ID)
 	if err != nil {
 		if rerr := slots.Release(context.WithoutCancel(ctx), slot, w.now()); rerr != nil {
-			log.Warn("release sync slot", "error", rerr)
+			log.WarnContext(ctx, "release sync slot", "error", rerr)
 		}
 		return w.recordFailure(ctx, log, base, eventlog.WhatSync, body, err, calls, started)
 	}
@@ -131,7 +131,7 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 		// (pushing would write zeros over real figures), and the window
 		// stays open for the first real figures.
 		if err := slots.Abandon(context.WithoutCancel(ctx), slot); err != nil {
-			log.Warn("release sync slot", "error", err)
+			log.WarnContext(ctx, "release sync slot", "error", err)
 		}
 		w.record(ctx, log, entry(eventlog.WhatSync, eventlog.OutcomeSkipped, "no backup or usage figures reported for this customer yet; nothing pushed"))
 		return false
@@ -148,12 +148,12 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 	}
 	if err != nil {
 		if rerr := slots.Release(context.WithoutCancel(ctx), slot, w.now()); rerr != nil {
-			log.Warn("release sync slot", "error", rerr)
+			log.WarnContext(ctx, "release sync slot", "error", rerr)
 		}
 		return w.recordFailure(ctx, log, base, eventlog.WhatSync, body, err, calls, started)
 	}
 	if err := slots.Complete(context.WithoutCancel(ctx), slot, w.now()); err != nil {
-		log.Warn("complete sync slot", "error", err)
+		log.WarnContext(ctx, "complete sync slot", "error", err)
 	}
 	// This sync supersedes the customer's earlier sync failures: what still
 	// fails was recorded again by this run and stays listed.
@@ -166,7 +166,7 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 	if err := w.Log.ResolveWhere(context.WithoutCancel(ctx), p.ID, w.now(), keep, func(e eventlog.Entry) bool {
 		return e.CustomerID == customer.ID && e.What.IsSync()
 	}); err != nil {
-		log.Warn("resolve earlier sync failures", "error", err)
+		log.WarnContext(ctx, "resolve earlier sync failures", "error", err)
 	}
 	return false
 }

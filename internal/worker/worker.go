@@ -142,7 +142,7 @@ func (w *Worker) requeue(ctx context.Context, rec events.SQSMessage) {
 	}
 	n, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
 	if err := w.Requeue.RetryIn(context.WithoutCancel(ctx), rec.ReceiptHandle, RetryDelay(w.RetryBase, n)); err != nil {
-		w.logger().Warn("shorten retry wait", "messageId", rec.MessageId, "error", err)
+		w.logger().WarnContext(ctx, "shorten retry wait", "messageId", rec.MessageId, "error", err)
 	}
 }
 
@@ -152,7 +152,7 @@ func (w *Worker) handleRecord(ctx context.Context, rec events.SQSMessage) (retEr
 	defer func() {
 		// A panic in one message must not take the batch with it.
 		if r := recover(); r != nil {
-			log.Error("worker panic", "panic", fmt.Sprint(r))
+			log.ErrorContext(ctx, "worker panic", "panic", fmt.Sprint(r))
 			retErr = fmt.Errorf("panic: %v", r)
 		}
 	}()
@@ -160,7 +160,7 @@ func (w *Worker) handleRecord(ctx context.Context, rec events.SQSMessage) (retEr
 	if err := json.Unmarshal([]byte(rec.Body), &m); err != nil || m.Version != queue.MessageVersion || m.PartnerID == "" || m.EventID == "" {
 		// Not ours to understand: leave it to the redrive policy (DLQ),
 		// where the on-call engineer sees it.
-		log.Error("undecodable queue message; it will reach the DLQ", "error", errString(err), "version", m.Version)
+		log.ErrorContext(ctx, "undecodable queue message; it will reach the DLQ", "error", errString(err), "version", m.Version)
 		return fmt.Errorf("undecodable message %s", rec.MessageId)
 	}
 	log = log.With("partnerId", m.PartnerID, "eventId", m.EventID, "job", m.Job)
@@ -171,27 +171,27 @@ func (w *Worker) handleRecord(ctx context.Context, rec events.SQSMessage) (retEr
 	}
 	state, cl, err := w.Claims.Begin(ctx, m.ClaimKey(), w.now(), lease)
 	if err != nil {
-		log.Error("claim failed", "error", err)
+		log.ErrorContext(ctx, "claim failed", "error", err)
 		return err
 	}
 	switch state {
 	case claim.Done:
-		log.Info("duplicate delivery; already processed")
+		log.InfoContext(ctx, "duplicate delivery; already processed")
 		return nil
 	case claim.InFlight:
-		log.Info("another worker is processing this event; retry later")
+		log.InfoContext(ctx, "another worker is processing this event; retry later")
 		return errors.New("in flight elsewhere")
 	}
 
 	retry := w.process(ctx, log, &m)
 	if retry {
 		if err := w.Claims.Abandon(context.WithoutCancel(ctx), cl); err != nil {
-			log.Warn("abandon claim", "error", err)
+			log.WarnContext(ctx, "abandon claim", "error", err)
 		}
 		return errors.New("transient failure; retry")
 	}
 	if err := w.Claims.Complete(context.WithoutCancel(ctx), cl, w.now()); err != nil {
-		log.Warn("complete claim", "error", err)
+		log.WarnContext(ctx, "complete claim", "error", err)
 	}
 	return nil
 }
@@ -300,7 +300,7 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 		// The reprocess supersedes the event's earlier failures: take them
 		// off the failed list; what failed again this time stays on it.
 		if err := w.Log.Resolve(context.WithoutCancel(ctx), m.PartnerID, m.EventID, w.now(), thisRun.failures); err != nil {
-			log.Warn("resolve failed entries", "error", err)
+			log.WarnContext(ctx, "resolve failed entries", "error", err)
 		}
 	}
 	return retry
@@ -346,20 +346,20 @@ func (w *Worker) recordFailure(ctx context.Context, log *slog.Logger, base event
 		w.Metrics.Count(map[string]float64{metrics.PushFailed: 1}, map[string]string{"partnerId": base.PartnerID, "code": c.Code})
 		w.record(ctx, log, e)
 	}
-	log.Warn("push failed", "code", c.Code, "kind", c.Kind.String(), "error", err.Error())
+	log.WarnContext(ctx, "push failed", "code", c.Code, "kind", c.Kind.String(), "error", err.Error())
 	return c.Kind == outcome.KindTransient
 }
 
 func (w *Worker) record(ctx context.Context, log *slog.Logger, e eventlog.Entry) {
 	if err := w.Log.Record(context.WithoutCancel(ctx), e); err != nil {
-		log.Error("event log write failed", "error", err)
+		log.ErrorContext(ctx, "event log write failed", "error", err)
 	}
 	if run, ok := ctx.Value(runKey{}).(*run); ok && e.Outcome == eventlog.OutcomeFailed {
 		run.mu.Lock()
 		run.failures = append(run.failures, e)
 		run.mu.Unlock()
 	}
-	log.Info("event processed", "what", e.What, "outcome", e.Outcome, "code", e.Code, "ticketId", e.TicketID, "calls", e.Calls, "message", e.Message)
+	log.InfoContext(ctx, "event processed", "what", e.What, "outcome", e.Outcome, "code", e.Code, "ticketId", e.TicketID, "calls", e.Calls, "message", e.Message)
 }
 
 // target returns the partner's ConnectWise client, cached per warm worker.

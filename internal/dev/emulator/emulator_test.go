@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -317,6 +318,10 @@ func TestFunctionsUnderRIE(t *testing.T) {
 				line := grepLine(f.Output(), `"messageId":"`+rec.MessageId+`"`, `"kind":"transient"`)
 				if !strings.Contains(line, "127.0.0.1:1") {
 					t.Errorf("no log line says record %s failed transiently on the unreachable site (got %q)", rec.MessageId, line)
+				}
+				// The worker's lines carry the invocation's Lambda request id.
+				if !regexp.MustCompile(`"requestId":"[0-9a-f-]{36}"`).MatchString(line) {
+					t.Errorf("the worker's log line carries no Lambda request id: %s", line)
 				}
 			}
 		}
