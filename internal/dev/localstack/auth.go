@@ -9,13 +9,11 @@ import (
 )
 
 // OperatorAuth stands in, on the local stack, for the AWS_IAM authorization
-// API Gateway puts in front of the operator routes. There is no IAM locally
-// to check a SigV4 signature, so it lets through:
-//
-//   - "authorization: Bearer <token>" with the operator token (compared in
-//     constant time; an empty token lets no bearer through);
-//   - a SigV4 authorization header ("AWS4-HMAC-SHA256 Credential=…,
-//     Signature=…", as awscurl or an SDK sends), unverified.
+// API Gateway puts in front of the operator routes. It lets through only
+// "authorization: Bearer <token>" with the operator token (compared in
+// constant time; an empty token lets no bearer through). A SigV4 header is
+// refused: there is no IAM locally to verify it, and an unverified
+// signature would let any local process administer partners.
 //
 // Anything else gets a JSON answer in API Gateway's shape and never reaches
 // next: 401 {"message": …} with WWW-Authenticate when no authorization is
@@ -29,7 +27,7 @@ func OperatorAuth(token string, next http.Handler) http.Handler {
 		switch {
 		case auth == "":
 			w.Header().Set("WWW-Authenticate", `Bearer realm="backupbridge operator API (local)"`)
-			writeMessage(w, http.StatusUnauthorized, "Unauthorized: the operator API needs authorization: Bearer <operator token> (make run prints it), or a SigV4 signature")
+			writeMessage(w, http.StatusUnauthorized, "Unauthorized: the operator API needs authorization: Bearer <operator token> (make run prints it)")
 		case strings.EqualFold(scheme, "Bearer"):
 			got := sha256.Sum256([]byte(strings.TrimSpace(cred)))
 			if token == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
@@ -37,10 +35,8 @@ func OperatorAuth(token string, next http.Handler) http.Handler {
 				return
 			}
 			next.ServeHTTP(w, r)
-		case scheme == "AWS4-HMAC-SHA256" && strings.Contains(cred, "Credential=") && strings.Contains(cred, "Signature="):
-			next.ServeHTTP(w, r)
 		default:
-			writeMessage(w, http.StatusForbidden, "Forbidden: the operator API takes authorization: Bearer <operator token>, or a SigV4 signature")
+			writeMessage(w, http.StatusForbidden, "Forbidden: the operator API takes authorization: Bearer <operator token> (make run prints it); SigV4 cannot be verified locally")
 		}
 	})
 }

@@ -20,7 +20,7 @@ func TestOperatorAuth(t *testing.T) {
 	}{
 		{"bearer token", "Bearer s3cret-token", 204},
 		{"scheme in any case", "bearer s3cret-token", 204},
-		{"SigV4 (awscurl, an SDK)", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260301/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc123", 204},
+		{"SigV4 (unverifiable locally: refused)", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260301/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc123", 403},
 		{"no authorization", "", 401},
 		{"wrong token", "Bearer s3cret-tokeN", 403},
 		{"token prefix", "Bearer s3cret", 403},
