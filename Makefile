@@ -42,6 +42,8 @@ FUZZ_TARGETS ?= \
     ./internal/contract:FuzzParse \
     ./internal/connectwise:FuzzConditionString
 
+CHROMIUM ?= chromium
+
 BENCH     ?= .
 BENCHTIME ?= 1s
 
@@ -81,7 +83,7 @@ REQUIRE_CFN_LINT ?=
 FIND_GO := find . -type f -name '*.go' -not -path './.*' -not -path './bin/*'
 
 .PHONY: help check-go check-artifacts-dir build \
-	build-WebhookFunction build-WorkerFunction build-ResyncFunction build-AdminFunction \
+	build-WebhookFunction build-WorkerFunction build-ResyncFunction build-AdminFunction browser-check \
 	test vet lint lint-template staticcheck tidy-check fmt fmt-check fuzz bench run tools clean
 
 help: ## List the targets
@@ -117,7 +119,7 @@ build-ResyncFunction: check-go check-artifacts-dir
 build-AdminFunction: check-go check-artifacts-dir
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/admin
 
-test: check-go tools tidy-check vet fmt-check lint ## go.mod tidy, vet, gofmt, lint, race-enabled tests (local servers included), then short fuzz runs
+test: check-go tools tidy-check vet fmt-check lint browser-check ## go.mod tidy, vet, gofmt, lint, race-enabled tests (local servers and browser included), then short fuzz runs
 	$(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz
 
@@ -138,6 +140,12 @@ lint-template: ## cfn-lint template.yaml (skipped with a note when cfn-lint is m
 
 staticcheck: check-go ## staticcheck ./... (version pinned by go.mod's tool directive)
 	$(GO) tool staticcheck ./...
+
+# The console's browser tests (internal/dev/consoletest) need Debian's
+# chromium; without it they skip, and this says so in one line (with CI=true
+# they fail instead).
+browser-check:
+	@command -v $(CHROMIUM) >/dev/null 2>&1 || echo "note: $(CHROMIUM) not found: the console's browser tests are skipped (install it: sudo apt-get install chromium)"
 
 tidy-check: check-go ## Fail when go.mod or go.sum is not what `go mod tidy` makes them
 	@$(GO) mod tidy -diff || { echo "error: go.mod/go.sum are not tidy (diff above): run 'go mod tidy'" >&2; exit 1; }

@@ -37,7 +37,8 @@ func run() error {
 	workers := flag.Int("workers", 2, "concurrent worker invocations")
 	resyncEvery := flag.Duration("resync-every", 24*time.Hour, "interval of the resync schedule")
 	visibility := flag.Int("visibility", 30, "visibility timeout of the events queue, seconds (the template's is 360)")
-	token := flag.String("operator-token", "", "bearer token accepted on the operator API in place of IAM (default random)")
+	token := flag.String("operator-token", "", "bearer token accepted on the operator API in place of IAM, and the console's operator sign-in (default random)")
+	viewerToken := flag.String("viewer-token", "", "the console's read-only sign-in token (default random)")
 	verbose := flag.Bool("v", false, "debug logging")
 	flag.Parse()
 
@@ -55,7 +56,7 @@ func run() error {
 	st, err := localstack.Start(ctx, localstack.Options{
 		Dir: *dir, Addr: *addr, NoSimulator: real, NoDemo: real,
 		VisibilityTimeout: *visibility, WorkerConcurrency: *workers,
-		OperatorToken: *token, Logger: logger, MetricsOut: os.Stdout,
+		OperatorToken: *token, ViewerToken: *viewerToken, Logger: logger, MetricsOut: os.Stdout,
 	})
 	if err != nil {
 		return err
@@ -114,6 +115,9 @@ func printWelcome(st *localstack.Stack, real bool) {
 	fmt.Fprintf(w, "  Signing secret:        %s   (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature)\n", partner.DemoWebhookSecret)
 	fmt.Fprintf(w, "  Send a sample:         go run ./infra/post -url %s events/notification-backup-failure.json\n", st.WebhookURL(partner.DemoPartnerID))
 	fmt.Fprintf(w, "  Operator API:          curl -H 'authorization: Bearer %s' %s/v1/admin/partners/%s/events\n", st.OperatorToken, st.URL, partner.DemoPartnerID)
+	fmt.Fprintf(w, "  Operator console:      %s\n", st.ConsoleURL())
+	fmt.Fprintf(w, "    sign in as operator: %s\n", st.OperatorToken)
+	fmt.Fprintf(w, "    sign in as viewer:   %s   (read only)\n", st.ViewerToken)
 	if !real && st.Sim != nil {
 		fmt.Fprintf(w, "  ConnectWise simulator: %s  (company %s; trust its CA with SSL_CERT_FILE=%s)\n", st.Sim.URL(), st.Demo.Partner.CompanyID, st.CAFile)
 		fmt.Fprintf(w, "  Tickets in the sim:    curl --cacert %s -u '%s+%s:%s' -H 'clientId: %s' %s/v4_6_release/apis/3.0/service/tickets\n",

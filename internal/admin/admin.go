@@ -9,7 +9,10 @@
 //	PUT  /v1/admin/partners/{id}                  update {partner, secrets?}; partner.version must be the stored one
 //	POST /v1/admin/partners/{id}/validate         check the settings against ConnectWise (the "doctor")
 //	GET  /v1/admin/partners/{id}/doctor           the same, as a GET
-//	GET  /v1/admin/partners/{id}/events           the event log, newest first (?customer=&failed=true&event=&limit=&cursor=)
+//	GET  /v1/admin/partners/{id}/events           the event log, newest first (?customer=&failed=true&event=&type=&outcome=&limit=&cursor=)
+//	GET  /v1/admin/partners/{id}/health           last event, last push, failures in 24 h, outstanding failures (from the log)
+//	GET  /v1/admin/partners/{id}/customers        the customers and their sync windows (customer.go)
+//	GET  /v1/admin/partners/{id}/customers/{cid}  one customer: usage state, accounts, figures, sync window
 //	POST /v1/admin/partners/{id}/reprocess        {"eventId": "..."} or {"since": "<RFC 3339>"}: process failed events again now
 //	POST /v1/admin/partners/{id}/customers/{cid}/sync     sync the customer now, bypassing the 12-hour window
 //	GET  /v1/admin/partners/{id}/customers/{cid}/preview  the changes a sync would make (dry run)
@@ -61,6 +64,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,9 +149,16 @@ func (a *API) Routes() http.Handler {
 	handle("POST /v1/admin/partners/{id}/customers/{cid}/sync", func(r *http.Request) response {
 		return a.syncNow(id(r), r.PathValue("cid"), r)
 	})
+	handle("GET /v1/admin/partners/{id}/health", func(r *http.Request) response { return a.health(r.Context(), id(r)) })
+	handle("GET /v1/admin/partners/{id}/customers", func(r *http.Request) response { return a.customers(r.Context(), id(r)) })
+	handle("GET /v1/admin/partners/{id}/customers/{cid}", func(r *http.Request) response {
+		return a.customer(r.Context(), id(r), r.PathValue("cid"))
+	})
 	handle("GET /v1/admin/partners/{id}/customers/{cid}/preview", func(r *http.Request) response {
 		return a.preview(r.Context(), id(r), r.PathValue("cid"))
 	})
+	handle("POST /v1/admin/partners/{id}/webhook-secrets", func(r *http.Request) response { return a.webhookSecrets(id(r), r) })
+	handle("POST /v1/admin/connectwise/check", a.siteCheck)
 	handle("/", func(r *http.Request) response {
 		return reply(http.StatusNotFound, errBody("no such operator route: "+r.Method+" "+r.URL.EscapedPath(), ""))
 	})
@@ -445,17 +456,44 @@ func webhookProblems(stored []string) []Problem {
 	return problems
 }
 
+// eventsFilterPages bounds how many pages the events route reads looking
+// for an entry that passes its type and outcome filters.
+const eventsFilterPages = 10
+
 func (a *API) events(ctx context.Context, id string, q url.Values) response {
 	limit, _ := strconv.Atoi(q.Get("limit"))
-	page, err := a.Log.List(ctx, eventlog.Query{
+	typ, oc := q.Get("type"), eventlog.Outcome(q.Get("outcome"))
+	switch oc {
+	case "", eventlog.OutcomeDone, eventlog.OutcomeThrottled, eventlog.OutcomeSkipped, eventlog.OutcomeFailed, eventlog.OutcomeRetrying:
+	default:
+		return reply(http.StatusBadRequest, errBody("outcome must be done, throttled, skipped, failed or retrying", "outcome"))
+	}
+	lq := eventlog.Query{
 		PartnerID: id, CustomerID: q.Get("customer"), FailedOnly: q.Get("failed") == "true",
 		EventID: q.Get("event"), Limit: limit, Cursor: q.Get("cursor"),
-	})
-	if err != nil {
-		if strings.Contains(err.Error(), "cursor") {
-			return reply(http.StatusBadRequest, errBody("cursor is not valid", "cursor"))
+	}
+	// type (the event type) and outcome filter each page after reading it,
+	// as a DynamoDB filter would: a page may hold fewer entries than limit,
+	// and the cursor goes on. Pages without a match are skipped, a few.
+	var page eventlog.Page
+	for n := 0; ; n++ {
+		var err error
+		if page, err = a.Log.List(ctx, lq); err != nil {
+			if strings.Contains(err.Error(), "cursor") {
+				return reply(http.StatusBadRequest, errBody("cursor is not valid", "cursor"))
+			}
+			return a.internal(ctx, err)
 		}
-		return a.internal(ctx, err)
+		if typ == "" && oc == "" {
+			break
+		}
+		page.Entries = slices.DeleteFunc(page.Entries, func(e eventlog.Entry) bool {
+			return (typ != "" && e.EventType != typ) || (oc != "" && e.Outcome != oc)
+		})
+		if len(page.Entries) > 0 || page.Cursor == "" || n+1 == eventsFilterPages {
+			break
+		}
+		lq.Cursor = page.Cursor
 	}
 	if page.Entries == nil {
 		page.Entries = []eventlog.Entry{}

@@ -138,7 +138,7 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v1/admin/partners/demo/validate"},
 		{"POST", "/v1/admin/partners/demo/doctor"},
 		{"GET", "/v1/admin/tenants"},
-		{"GET", "/v1/admin/partners/demo/customers/1001"},
+		{"DELETE", "/v1/admin/partners/demo/customers/1001"},
 		{"GET", "/v1/admin/nothing"},
 	} {
 		code, m := do(c.method, c.target, "")

@@ -18,6 +18,10 @@ func LogicalID(name string) string {
 	return strings.ToUpper(name[:1]) + name[1:] + "Function"
 }
 
+// awsOnlyEnv are variables naming resources the local stack has no stand-in
+// for (the console's Cognito sign-in); left empty, that sign-in is off.
+var awsOnlyEnv = map[string]bool{"COGNITO_ISSUER": true, "COGNITO_DOMAIN": true, "CONSOLE_SECRET_ID": true}
+
 // FunctionEnv is the environment template.yaml gives the function logicalID
 // (Globals applied, parameters at their defaults), pointed at the local
 // stack st:
@@ -42,6 +46,10 @@ func FunctionEnv(def *stackdef.Stack, logicalID string, st *localaws.Stack) (map
 	}
 	env := make(map[string]string, len(f.Env)+8)
 	for name, v := range f.Env {
+		if awsOnlyEnv[name] {
+			env[name] = ""
+			continue
+		}
 		if lit, ok := def.Resolve(v); ok {
 			env[name] = lit
 			continue

@@ -7,6 +7,9 @@
 //     in Lambda) on a plain http.Server on loopback, with API Gateway's body
 //     limit and integration timeout, and server timeouts (localaws.Gateway);
 //     the operator routes behind a bearer-token stand-in for IAM;
+//   - the operator console under /console/ (package console, as the admin
+//     function serves it), with the token sign-in: the operator token or a
+//     viewer token;
 //   - the SQS event-source loop invoking the worker handler with SQS batches
 //     (ReportBatchItemFailures honoured, failures redelivered, then the DLQ);
 //   - the resync schedule as a ticker;
@@ -37,6 +40,7 @@ import (
 
 	"github.com/efs-cw/backupbridge/internal/admin"
 	"github.com/efs-cw/backupbridge/internal/connectwise"
+	"github.com/efs-cw/backupbridge/internal/console"
 	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
 	"github.com/efs-cw/backupbridge/internal/dev/localaws"
 	"github.com/efs-cw/backupbridge/internal/dev/stackdef"
@@ -83,8 +87,13 @@ type Options struct {
 	InvokeTimeout time.Duration
 	// OperatorToken is accepted on the operator routes in place of IAM, as
 	// "authorization: Bearer <token>" (default: a random token, printed by
-	// make run). See OperatorAuth.
+	// make run). See OperatorAuth. The console's sign-in takes it too (the
+	// operator role).
 	OperatorToken string
+	// ViewerToken signs in to the console with the viewer role (read only;
+	// default: a random token, printed by make run). It opens nothing on
+	// the operator API.
+	ViewerToken string
 	// Retry is the ConnectWise retry policy (tests inject a sleep that does
 	// not sleep).
 	Retry connectwise.RetryPolicy
@@ -105,6 +114,8 @@ type Service struct {
 	Worker  *worker.Worker
 	Resync  *resync.Resync
 	Admin   *admin.API
+	// Console is the operator console over Admin (its sign-in: TokenSignIn).
+	Console *console.Console
 
 	Partners *partner.Store
 	// Secrets is the local secrets file, uncached.
@@ -125,8 +136,10 @@ type Stack struct {
 	// URL is the local API Gateway's base URL (http://127.0.0.1:port).
 	URL           string
 	OperatorToken string
-	QueueURL      string
-	DLQURL        string
+	// ViewerToken signs in to the console read-only.
+	ViewerToken string
+	QueueURL    string
+	DLQURL      string
 	// CAFile is the simulator's CA certificate (its directory is on SSL_CERT_DIR).
 	CAFile string
 
@@ -170,7 +183,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.OperatorToken == "" {
 		opts.OperatorToken = randomToken()
 	}
-	st := &Stack{OperatorToken: opts.OperatorToken, log: logger}
+	if opts.ViewerToken == "" {
+		opts.ViewerToken = randomToken()
+	}
+	if opts.ViewerToken == opts.OperatorToken {
+		return nil, errors.New("the viewer token must differ from the operator token")
+	}
+	st := &Stack{OperatorToken: opts.OperatorToken, ViewerToken: opts.ViewerToken, log: logger}
 	defer func() {
 		if err != nil {
 			st.Close()
@@ -251,6 +270,15 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Queue:    &queue.SQS{Client: deps.SQS, URL: cfg.QueueURL},
 		Usage:    &usage.Store{DB: deps.DynamoDB, Table: cfg.TableName},
 	}
+	// The console's session and CSRF key lives as long as this process:
+	// a restart signs everyone out.
+	sessionKey := make([]byte, 32)
+	if _, err := rand.Read(sessionKey); err != nil {
+		return nil, err
+	}
+	st.Service.Console = adminfn.Console(st.Service.Admin, &console.TokenSignIn{
+		OperatorToken: opts.OperatorToken, ViewerToken: opts.ViewerToken, Key: sessionKey, Now: opts.Now,
+	}, sessionKey, deps)
 
 	if st.Sim != nil && !opts.NoDemo {
 		if st.Demo, err = SeedDemo(ctx, st.Sim, st.Service); err != nil {
@@ -283,16 +311,24 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 // routes is the local API Gateway's routing, template.yaml's HttpApi
 // routes: POST /v1/partners/{partnerId}/events to the webhook, ANY
 // /v1/admin/{proxy+} to the operator API behind OperatorAuth (the stand-in
-// for AWS_IAM), and API Gateway's 404 for anything else. Each function's
-// routes are the http.Handler its Lambda serves through lambdahttp; a new
-// HTTP route of the template is one more line here.
+// for AWS_IAM), GET /console and ANY /console/{proxy+} to the operator
+// console (no IAM: it has its own sign-in), and API Gateway's 404 for
+// anything else. Each function's routes are the http.Handler its Lambda
+// serves through lambdahttp; a new HTTP route of the template is one more
+// line here.
 func routes(svc *Service, operatorToken string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(webhook.Route, svc.Webhook.Routes())
 	mux.Handle("/v1/admin/", OperatorAuth(operatorToken, svc.Admin.Routes()))
+	con := svc.Console.Routes()
+	mux.Handle("GET /console", con)
+	mux.Handle("/console/", con)
 	mux.Handle("/", localaws.NotFound)
 	return mux
 }
+
+// ConsoleURL is the local operator console's address.
+func (st *Stack) ConsoleURL() string { return st.URL + "/console/" }
 
 // WebhookURL is the local webhook address of a partner.
 func (st *Stack) WebhookURL(partnerID string) string {

@@ -305,15 +305,20 @@ func TestNoAccountWideSQSAccess(t *testing.T) {
 	}
 }
 
-// TestStatefulResourcesSayWhatHappensOnDeletion: the queues, the log groups
-// and the table state DeletionPolicy and UpdateReplacePolicy explicitly
-// (cfn-lint's I3011), with the choices template.yaml explains: what holds
-// acknowledged events or the service's state is retained, the log groups
-// (fixed names, 30-day diagnostics) are deleted.
+// TestStatefulResourcesSayWhatHappensOnDeletion: the queues, the log groups,
+// the table, the console's user pool and its secret state DeletionPolicy and
+// UpdateReplacePolicy explicitly (cfn-lint's I3011), with the choices
+// template.yaml explains: what holds acknowledged events, the service's state
+// or the operators' accounts is retained; the log groups (fixed names, 30-day
+// diagnostics) and the console's secret (a session key: losing it signs
+// everyone out) are deleted.
 func TestStatefulResourcesSayWhatHappensOnDeletion(t *testing.T) {
 	t.Parallel()
 	s := loadTemplate(t)
-	want := map[string]string{TypeTable: "Retain", TypeQueue: "Retain", "AWS::Logs::LogGroup": "Delete"}
+	want := map[string]string{
+		TypeTable: "Retain", TypeQueue: "Retain", userPoolType: "Retain",
+		"AWS::Logs::LogGroup": "Delete", secretType: "Delete",
+	}
 	counts := map[string]int{}
 	for _, id := range sortedKeys(s.Resources) {
 		r := s.Resources[id]
@@ -331,9 +336,16 @@ func TestStatefulResourcesSayWhatHappensOnDeletion(t *testing.T) {
 			}
 		}
 	}
-	// One table, two queues, the API's access log and one group per function.
-	if counts[TypeTable] != 1 || counts[TypeQueue] != 2 || counts["AWS::Logs::LogGroup"] != 1+len(s.Functions) {
-		t.Errorf("found %v; want 1 table, 2 queues and %d log groups", counts, 1+len(s.Functions))
+	// One table, two queues, the API's access log and one group per function,
+	// the console's user pool and secret.
+	if counts[TypeTable] != 1 || counts[TypeQueue] != 2 || counts["AWS::Logs::LogGroup"] != 1+len(s.Functions) ||
+		counts[userPoolType] != 1 || counts[secretType] != 1 {
+		t.Errorf("found %v; want 1 table, 2 queues, %d log groups, 1 user pool and 1 secret", counts, 1+len(s.Functions))
+	}
+	if pool, ok := s.Resource("ConsoleUserPool"); ok {
+		if p, _ := pool.Properties.Get("DeletionProtection").Literal(); p != "ACTIVE" {
+			t.Errorf("ConsoleUserPool: DeletionProtection = %q, want ACTIVE (it holds the operators' accounts)", p)
+		}
 	}
 }
 
@@ -571,6 +583,43 @@ func TestRoutes(t *testing.T) {
 	if e := route("AdminFunction", "ANY", "/v1/admin/{proxy+}"); e.Properties.Get("Auth", "Authorizer").Scalar != "AWS_IAM" {
 		t.Errorf("the admin route's Auth.Authorizer = %s, want AWS_IAM", e.Properties.Get("Auth", "Authorizer"))
 	}
+	// The console: GET /console (which also takes GET /console/) and
+	// everything under /console/, on the admin function, without an
+	// authorizer: browsers send the session as a cookie, which neither IAM
+	// nor an HTTP API JWT authorizer (a header or the query string) reads,
+	// and sign-in must be reachable signed out. The function verifies the
+	// Cognito ID token and its session cookie itself (internal/console).
+	for _, r := range [][2]string{{"GET", "/console"}, {"ANY", "/console/{proxy+}"}} {
+		e := route("AdminFunction", r[0], r[1])
+		if a := e.Properties.Get("Auth"); !a.IsZero() {
+			t.Errorf("console route %s %s: Auth = %s; the console authenticates in the function (README, \"Operator console\")", r[0], r[1], a)
+		}
+		if v, _ := e.Properties.Get("PayloadFormatVersion").Literal(); v != "2.0" {
+			t.Errorf("console route %s %s: PayloadFormatVersion = %q, want 2.0 (internal/lambdahttp)", r[0], r[1], v)
+		}
+	}
+	if a := api.Properties.Get("Auth", "Authorizers"); !a.IsZero() {
+		t.Errorf("HttpApi: Auth.Authorizers = %s; no route uses a JWT authorizer (see the console routes); if one does now, check its issuer and audience here", a)
+	}
+	// Every route of the API, in one place: a new one must be added here.
+	var routes []string
+	for _, f := range s.Functions {
+		for _, e := range f.Events {
+			if e.Type == "HttpApi" {
+				routes = append(routes, f.LogicalID+" "+e.Properties.Get("Method").Scalar+" "+e.Properties.Get("Path").Scalar)
+			}
+		}
+	}
+	slices.Sort(routes)
+	want := []string{
+		"AdminFunction ANY /console/{proxy+}",
+		"AdminFunction ANY /v1/admin/{proxy+}",
+		"AdminFunction GET /console",
+		"WebhookFunction POST /v1/partners/{partnerId}/events",
+	}
+	if !slices.Equal(routes, want) {
+		t.Errorf("HTTP API routes:\n%s\nwant:\n%s", strings.Join(routes, "\n"), strings.Join(want, "\n"))
+	}
 }
 
 // broadResourceActions may use Resource "*": the services have no
@@ -628,6 +677,7 @@ func TestNoWildcardIAM(t *testing.T) {
 	}
 
 	secretsArn := "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretsPrefix}*"
+	consoleArn := consoleSecretARN
 	for _, f := range s.Functions {
 		for i, p := range f.Policies {
 			if p.Kind != Mapping || p.Tag != "" || p.Get("Statement").IsZero() {
@@ -640,6 +690,11 @@ func TestNoWildcardIAM(t *testing.T) {
 					continue
 				}
 				for _, r := range st.Resources {
+					// The admin function may also read (only read) the
+					// console's secret (TestConsoleSignIn).
+					if f.LogicalID == "AdminFunction" && a == "secretsmanager:GetSecretValue" && r.String() == consoleArn {
+						continue
+					}
 					if r.Tag != "!Sub" || r.Scalar != secretsArn {
 						t.Errorf("%s (line %d): %s on %s, want only the partner prefix %s", f.LogicalID, st.Line, a, r, secretsArn)
 					}
@@ -694,8 +749,14 @@ var (
 		"METRICS_NAMESPACE":        "!Ref MetricsNamespace",
 		"LOG_LEVEL":                "!Ref LogLevel",
 		"EVENT_LOG_RETENTION_DAYS": "!Ref EventLogRetentionDays",
+		// The console's sign-in (AdminFunction only; TestConsoleSignIn).
+		"COGNITO_ISSUER":    `!Sub "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${ConsoleUserPool}"`,
+		"COGNITO_DOMAIN":    `!Sub "https://${ConsoleUserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"`,
+		"CONSOLE_SECRET_ID": "!Sub " + consoleSecretName,
 	}
-	localEnv = []string{"LOCAL_SECRETS_FILE", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"}
+	// consoleEnv are the variables of the console's sign-in.
+	consoleEnv = []string{"COGNITO_ISSUER", "COGNITO_DOMAIN", "CONSOLE_SECRET_ID"}
+	localEnv   = []string{"LOCAL_SECRETS_FILE", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"}
 )
 
 func TestFunctionEnvironment(t *testing.T) {
@@ -706,7 +767,7 @@ func TestFunctionEnvironment(t *testing.T) {
 		"WebhookFunction": {"QUEUE_URL"},
 		"WorkerFunction":  {"QUEUE_URL", "METRICS_NAMESPACE", "EVENT_LOG_RETENTION_DAYS"},
 		"ResyncFunction":  {"QUEUE_URL"},
-		"AdminFunction":   {"QUEUE_URL"},
+		"AdminFunction":   append([]string{"QUEUE_URL"}, consoleEnv...),
 	}
 	for id, extra := range need {
 		f := mustFunction(t, s, id)
@@ -724,6 +785,8 @@ func TestFunctionEnvironment(t *testing.T) {
 	for _, f := range s.Functions {
 		for name, v := range f.Env {
 			switch {
+			case slices.Contains(consoleEnv, name) && f.LogicalID != "AdminFunction":
+				t.Errorf("%s: %s is the console's, which only AdminFunction serves", f.LogicalID, name)
 			case designEnv[name] != "":
 				if v.String() != designEnv[name] {
 					t.Errorf("%s: %s = %s, want %s", f.LogicalID, name, v, designEnv[name])
@@ -790,12 +853,14 @@ func TestOutputs(t *testing.T) {
 	s := loadTemplate(t)
 	apiBase := "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
 	want := map[string]string{
-		"WebhookUrl":     "!Sub " + apiBase + "/v1/partners/{partnerId}/events",
-		"AdminApiUrl":    "!Sub " + apiBase + "/v1/admin/",
-		"EventsQueueUrl": "!Ref EventsQueue",
-		"EventsDLQUrl":   "!Ref EventsDLQ",
-		"TableName":      "!Ref Table",
-		"AlarmTopicArn":  alarmTarget,
+		"WebhookUrl":        "!Sub " + apiBase + "/v1/partners/{partnerId}/events",
+		"AdminApiUrl":       "!Sub " + apiBase + "/v1/admin/",
+		"ConsoleUrl":        "!Sub " + apiBase + "/console/",
+		"ConsoleUserPoolId": "!Ref ConsoleUserPool",
+		"EventsQueueUrl":    "!Ref EventsQueue",
+		"EventsDLQUrl":      "!Ref EventsDLQ",
+		"TableName":         "!Ref Table",
+		"AlarmTopicArn":     alarmTarget,
 	}
 	for name, w := range want {
 		o, ok := s.Outputs[name]
@@ -832,6 +897,7 @@ func TestParameters(t *testing.T) {
 		"EventLogRetentionDays": "90",
 		"LogLevel":              "INFO",
 		"MetricsNamespace":      "BackupBridge",
+		"CognitoDomainPrefix":   "",
 	}
 	for name, def := range want {
 		p, ok := s.Parameters[name]
