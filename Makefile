@@ -83,7 +83,7 @@ REQUIRE_CFN_LINT ?=
 FIND_GO := find . -type f -name '*.go' -not -path './.*' -not -path './bin/*'
 
 .PHONY: help check-go check-artifacts-dir build \
-	build-WebhookFunction build-WorkerFunction build-ResyncFunction build-AdminFunction browser-check \
+	build-WebhookFunction build-WorkerFunction build-ResyncFunction build-AdminFunction browser-check screenshots \
 	test vet lint lint-template staticcheck tidy-check fmt fmt-check fuzz bench run tools clean
 
 help: ## List the targets
@@ -146,6 +146,9 @@ staticcheck: check-go ## staticcheck ./... (version pinned by go.mod's tool dire
 # they fail instead).
 browser-check:
 	@command -v $(CHROMIUM) >/dev/null 2>&1 || echo "note: $(CHROMIUM) not found: the console's browser tests are skipped (install it: sudo apt-get install chromium)"
+
+screenshots: check-go ## Take the console's screenshots in chromium into docs/screenshots (the browser tests)
+	CONSOLE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run . ./internal/dev/consoletest
 
 tidy-check: check-go ## Fail when go.mod or go.sum is not what `go mod tidy` makes them
 	@$(GO) mod tidy -diff || { echo "error: go.mod/go.sum are not tidy (diff above): run 'go mod tidy'" >&2; exit 1; }

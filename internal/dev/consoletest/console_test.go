@@ -87,3 +87,37 @@ func TestViewerCannotWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestPagesReadOnAPhone: every page fits a 390-pixel-wide phone screen (no
+// horizontal scrolling) and every control has a label.
+func TestPagesReadOnAPhone(t *testing.T) {
+	e := start(t)
+	if code := e.post(partner.DemoPartnerID, partner.DemoWebhookSecret, failureEvent("1003", "Cedar Clinic", "CEDAR-NAS", "Cedar NAS")); code != http.StatusAccepted {
+		t.Fatalf("webhook answered %d", code)
+	}
+	e.run("sign-in page", chromedp.Navigate(e.st.URL+"/console/signin"), chromedp.WaitVisible(chromedp.ID("token")))
+	e.shot("signin")
+	e.signIn(operatorToken)
+	eventually(t, "the failure in the log", func() bool {
+		e.run("event log", chromedp.Navigate(e.st.URL+"/console/partners/demo/events?failed=true"), chromedp.WaitVisible(chromedp.CSS("main")))
+		return strings.Contains(e.text(), "CEDAR-NAS")
+	})
+	e.run("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	for _, p := range []struct{ path, shot string }{
+		{"/console/", "phone-partners"},
+		{"/console/partners/demo", "phone-partner"},
+		{"/console/partners/demo/events?failed=true", "phone-event-log"},
+		{"/console/partners/demo/customers/1003", "phone-customer"},
+		{"/console/partners/demo/edit/1", "phone-wizard-1"},
+	} {
+		e.run("phone "+p.path, chromedp.Navigate(e.st.URL+p.path), chromedp.WaitVisible(chromedp.CSS("main")))
+		if over := get(e, "overflow", chromedp.Evaluate[int](`document.documentElement.scrollWidth - document.documentElement.clientWidth`)); over > 0 {
+			t.Errorf("%s: %d pixels wider than a 390-pixel phone screen", p.path, over)
+		}
+		unlabelled := get(e, "labels", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea')).filter(c => !(c.labels && c.labels.length) && !c.getAttribute('aria-label')).map(c => c.name || c.id)`))
+		if len(unlabelled) != 0 {
+			t.Errorf("%s: controls without a label: %v", p.path, unlabelled)
+		}
+		e.shot(p.shot)
+	}
+}

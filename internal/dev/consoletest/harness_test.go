@@ -205,7 +205,7 @@ func (e *env) shot(name string) {
 	if dir == "" {
 		return
 	}
-	png := get(e, "screenshot "+name, chromedp.FullScreenshot(90))
+	png := get(e, "screenshot "+name, chromedp.FullScreenshot(100))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		e.t.Fatal(err)
 	}
