@@ -818,3 +818,16 @@ func CognitoFromSecret(ctx context.Context, getenv func(string) string,
 	}
 	return auth, key, true, nil
 }
+
+// FormActionOrigins is the hosted UI's origin: POST /console/signout ends
+// in a redirect to its logout page, and browsers hold a form's redirects to
+// the CSP's form-action.
+func (c *CognitoSignIn) FormActionOrigins() []string {
+	u, err := url.Parse(c.Domain)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil
+	}
+	return []string{"https://" + u.Host}
+}
+
+var _ FormActionOriginer = (*CognitoSignIn)(nil)

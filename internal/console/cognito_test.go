@@ -1065,3 +1065,18 @@ func TestCognitoInTheConsole(t *testing.T) {
 		t.Errorf("console GET /console/ with a Cognito session: redirected to %q", rec.Header().Get("Location"))
 	}
 }
+
+// TestCognitoSignOutMayLeaveForTheHostedUI: the sign-out form's redirect to
+// the hosted UI's logout is allowed by the CSP's form-action, and nothing
+// else is.
+func TestCognitoSignOutMayLeaveForTheHostedUI(t *testing.T) {
+	c := &CognitoSignIn{Domain: "https://ops.auth.eu-west-1.amazoncognito.com/"}
+	if got := c.FormActionOrigins(); len(got) != 1 || got[0] != "https://ops.auth.eu-west-1.amazoncognito.com" {
+		t.Errorf("FormActionOrigins = %v", got)
+	}
+	for _, bad := range []string{"", "http://ops.auth.eu-west-1.amazoncognito.com", "not a url"} {
+		if got := (&CognitoSignIn{Domain: bad}).FormActionOrigins(); got != nil {
+			t.Errorf("Domain %q: FormActionOrigins = %v, want none", bad, got)
+		}
+	}
+}
