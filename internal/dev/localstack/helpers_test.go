@@ -30,20 +30,7 @@ import (
 
 // TestMain trusts the simulator's CA before any TLS handshake of the process
 // (Go reads SSL_CERT_FILE and SSL_CERT_DIR once).
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "localstack-ca")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if err := localstack.TrustSimulator(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(localstack.RunTrustingSimulator(m.Run)) }
 
 // clock is a settable test clock.
 type clock struct {

@@ -362,6 +362,24 @@ func (st *Stack) Close() {
 	}
 }
 
+// RunTrustingSimulator is a test binary's TestMain body: it trusts the
+// simulator's CA in a temporary directory (TrustSimulator) before any TLS
+// handshake of the process, runs the tests (run is m.Run), removes the
+// directory and returns the exit code for os.Exit.
+func RunTrustingSimulator(run func() int) int {
+	dir, err := os.MkdirTemp("", "cwsim-ca")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := TrustSimulator(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return run()
+}
+
 // TrustSimulator makes this process trust the simulator's private CA the
 // standard way, keeping every other trusted root: it writes the CA into
 // caDir and adds caDir to SSL_CERT_DIR (next to whatever SSL_CERT_FILE or the
