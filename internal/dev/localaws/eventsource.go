@@ -282,12 +282,27 @@ func (e *EventSource) PollOnce(ctx context.Context) (Result, error) {
 	for _, f := range del.Failed {
 		id := entryIDs[aws.ToString(f.Id)]
 		res.Retried = append(res.Retried, id)
+		if redelivered(f) {
+			// The message's visibility ran out while the handler ran and
+			// another receive took it: its receipt handle is stale. SQS
+			// redelivers it, at least once, and the handler is idempotent;
+			// this is not a failure of the loop.
+			e.log().Warn("event source: message redelivered before its delete (visibility timeout shorter than the invocation)", "messageId", id)
+			continue
+		}
 		errs = append(errs, fmt.Errorf("message %s: %s %s", id, aws.ToString(f.Code), aws.ToString(f.Message)))
 	}
 	if len(errs) > 0 {
 		return res, fmt.Errorf("delete from %s: %w", e.QueueURL, errors.Join(errs...))
 	}
 	return res, nil
+}
+
+// redelivered reports whether a failed delete means the receipt handle is
+// stale because the message was received again: SQS's
+// ReceiptHandleIsInvalid, goaws's "Message not found".
+func redelivered(f sqstypes.BatchResultErrorEntry) bool {
+	return aws.ToString(f.Code) == "ReceiptHandleIsInvalid" || aws.ToString(f.Message) == "Message not found"
 }
 
 // event builds the SQS event exactly as Lambda does.

@@ -73,12 +73,15 @@ func TestGatewayCutsOffATricklingBody(t *testing.T) {
 		w.WriteHeader(http.StatusBadRequest)
 	}), localaws.GatewayOptions{ReadTimeout: readTimeout})
 
+	// The server's read deadline starts when it accepts the connection, so
+	// the clock starts before the dial: elapsed can then never be shorter
+	// than the server's timeout, however busy the machine.
+	start := time.Now()
 	conn, err := net.Dial("tcp", g.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	start := time.Now()
 	fmt.Fprintf(conn, "POST /v1/partners/demo/events HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", g.Addr())
 	defer localtest.Trickle(conn, 20*time.Millisecond)() // a byte every 20 ms, far slower than the declared length needs
 

@@ -530,3 +530,46 @@ func TestEventSourceValidates(t *testing.T) {
 		t.Fatal("PollOnce without an SQS client succeeded")
 	}
 }
+
+// TestStaleReceiptIsARedeliveryNotAnError: when a message is received again
+// while its handler still runs (its visibility ran out), the first delete
+// finds a stale receipt handle. That is SQS's at-least-once delivery, not a
+// failure of the loop: PollOnce reports the message retried, without an
+// error, and the message is still there for its redelivery.
+func TestStaleReceiptIsARedeliveryNotAnError(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	c, urls, arns := queuePair(t, "stale")
+	send(t, c, urls["Work"], "slow")
+	src := &localaws.EventSource{
+		SQS: c, QueueURL: urls["Work"], QueueARN: arns["Work"], Log: testLog(t),
+		Handler: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			// Another receive takes the message, as after a visibility
+			// timeout shorter than the invocation (made visible at once
+			// here instead of waiting for it).
+			for _, r := range ev.Records {
+				if _, err := c.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(urls["Work"]), ReceiptHandle: aws.String(r.ReceiptHandle), VisibilityTimeout: 0}); err != nil {
+					return events.SQSEventResponse{}, err
+				}
+			}
+			out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(urls["Work"]), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+			if err != nil || len(out.Messages) != 1 {
+				return events.SQSEventResponse{}, fmt.Errorf("second receive: %d messages, %v", len(out.Messages), err)
+			}
+			return events.SQSEventResponse{}, nil
+		},
+	}
+	res, err := src.PollOnce(ctx)
+	if err != nil {
+		t.Fatalf("PollOnce: %v (a stale receipt handle is a redelivery)", err)
+	}
+	if res.Received != 1 || res.InvokeErr != nil {
+		t.Fatalf("poll = %+v", res)
+	}
+	if len(res.Deleted) == 1 {
+		t.Skip("this SQS accepted the stale receipt handle: nothing to redeliver")
+	}
+	if len(res.Retried) != 1 {
+		t.Fatalf("poll = %+v, want the message retried", res)
+	}
+}

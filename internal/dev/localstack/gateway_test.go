@@ -34,12 +34,15 @@ func TestLocalGatewayCutsOffATricklingBody(t *testing.T) {
 		t.Fatalf("the local API Gateway listens on %s (%v), want a loopback address", u.Host, err)
 	}
 
+	// The server's read deadline starts when it accepts the connection, so
+	// the clock starts before the dial: elapsed can then never be shorter
+	// than the server's timeout, however busy the machine.
+	start := time.Now()
 	conn, err := net.Dial("tcp", u.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	start := time.Now()
 	fmt.Fprintf(conn, "POST /v1/partners/%s/events HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n"+
 		"webhook-id: msg_trickle\r\nwebhook-timestamp: %d\r\nwebhook-signature: v1,AAAA\r\n\r\n{", partner.DemoPartnerID, u.Host, h.clock.Now().Unix())
 	defer localtest.Trickle(conn, 20*time.Millisecond)()       // a byte every 20 ms, far slower than the declared length needs
