@@ -73,7 +73,7 @@ import (
 	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
-	"github.com/efs-cw/backupbridge/internal/resync"
+	"github.com/efs-cw/backupbridge/internal/syncslot"
 	"github.com/efs-cw/backupbridge/internal/usage"
 )
 
@@ -101,6 +101,13 @@ type Enqueuer interface {
 	Enqueue(ctx context.Context, m queue.Message) error
 }
 
+// CustomerSlots are the customers' sync slots (package syncslot): the
+// customer list, pending ones first, and one customer's state.
+type CustomerSlots interface {
+	Customers(ctx context.Context, partnerID string) iter.Seq2[syncslot.Listed, error]
+	State(ctx context.Context, partnerID, customerID string) (syncslot.State, error)
+}
+
 // API handles operator requests.
 type API struct {
 	Partners   Partners
@@ -108,7 +115,7 @@ type API struct {
 	Log        *eventlog.Log
 	Queue      Enqueuer
 	Usage      *usage.Store
-	Customers  resync.Customers
+	Customers  CustomerSlots
 	HTTPClient *http.Client // for validate's ConnectWise calls (connectwise.NewHTTPClient)
 	// SitePolicy says which ConnectWise site hosts a partner may name (the
 	// zero value: public addresses only; see service.Config.SitePolicy).

@@ -15,15 +15,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/efs-cw/backupbridge/internal/datasync"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/syncslot"
-	"github.com/efs-cw/backupbridge/internal/table"
 	"github.com/efs-cw/backupbridge/internal/usage"
 )
 
@@ -65,7 +59,6 @@ func syncWindow(st syncslot.State, window time.Duration, now time.Time) SyncWind
 // ListedCustomer is one customer of GET …/customers.
 type ListedCustomer struct {
 	CustomerID string     `json:"customerId"`
-	Name       string     `json:"name,omitempty"`
 	Sync       SyncWindow `json:"sync"`
 }
 
@@ -94,43 +87,21 @@ func (a *API) customers(ctx context.Context, partnerID string) response {
 	if resp != nil {
 		return *resp
 	}
-	if a.Usage == nil {
-		return a.internal(ctx, errors.New("admin: no usage store"))
+	if a.Customers == nil {
+		return a.internal(ctx, errors.New("admin: no customer store"))
 	}
 	window, now := p.SyncWindow(), a.now()
 	out := []ListedCustomer{}
 	more := false
-	var start map[string]types.AttributeValue
-	for {
-		q, err := a.Usage.DB.Query(ctx, &dynamodb.QueryInput{
-			TableName:                 aws.String(a.Usage.Table),
-			IndexName:                 aws.String(table.IndexByCustomer),
-			KeyConditionExpression:    aws.String("gsi1pk = :pk"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S(usage.CustomersIndexPK(partnerID))},
-			ExclusiveStartKey:         start,
-			Limit:                     aws.Int32(500),
-		})
+	for c, err := range a.Customers.Customers(ctx, partnerID) {
 		if err != nil {
 			return a.internal(ctx, err)
 		}
-		for _, item := range q.Items {
-			var c struct {
-				CustomerID string `dynamodbav:"customerId"`
-				Name       string `dynamodbav:"name"`
-			}
-			if err := attributevalue.UnmarshalMap(item, &c); err != nil || c.CustomerID == "" {
-				continue
-			}
-			if len(out) == maxListedCustomers {
-				more = true
-				break
-			}
-			out = append(out, ListedCustomer{CustomerID: c.CustomerID, Name: c.Name, Sync: syncWindow(syncslot.StateOf(item), window, now)})
-		}
-		if more || len(q.LastEvaluatedKey) == 0 {
+		if len(out) == maxListedCustomers {
+			more = true
 			break
 		}
-		start = q.LastEvaluatedKey
+		out = append(out, ListedCustomer{CustomerID: c.CustomerID, Sync: syncWindow(c.State, window, now)})
 	}
 	return reply(http.StatusOK, map[string]any{"customers": out, "more": more})
 }
@@ -163,11 +134,10 @@ func (a *API) customer(ctx context.Context, partnerID, customerID string) respon
 	if resp != nil {
 		return *resp
 	}
-	if a.Usage == nil {
-		return a.internal(ctx, errors.New("admin: no usage store"))
+	if a.Usage == nil || a.Customers == nil {
+		return a.internal(ctx, errors.New("admin: no usage or customer store"))
 	}
-	slots := &syncslot.Slots{DB: a.Usage.DB, Table: a.Usage.Table}
-	st, err := slots.State(ctx, partnerID, customerID)
+	st, err := a.Customers.State(ctx, partnerID, customerID)
 	if err != nil {
 		return a.internal(ctx, err)
 	}

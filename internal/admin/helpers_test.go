@@ -25,6 +25,7 @@ import (
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/dev/localaws/localtest"
 	"github.com/efs-cw/backupbridge/internal/partner"
+	"github.com/efs-cw/backupbridge/internal/syncslot"
 	"github.com/efs-cw/backupbridge/internal/table"
 	"github.com/efs-cw/backupbridge/internal/usage"
 )
@@ -115,8 +116,8 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, db: db, table: tbl, store: &partner.Store{DB: db, Table: tbl}, net: &noNetwork{},
 		secrets: &testSecrets{file: &partner.LocalSecretsFile{Path: filepath.Join(t.TempDir(), "LOCAL-ONLY-secrets.json")}}}
 	e.api = &API{Partners: e.store, Secrets: e.secrets, HTTPClient: &http.Client{Transport: e.net},
-		Usage: &usage.Store{DB: db, Table: tbl},
-		Now:   func() time.Time { return time.Date(2026, 3, 3, 2, 6, 31, 0, time.UTC) }}
+		Usage: &usage.Store{DB: db, Table: tbl}, Customers: &syncslot.Slots{DB: db, Table: tbl},
+		Now: func() time.Time { return time.Date(2026, 3, 3, 2, 6, 31, 0, time.UTC) }}
 	e.routes = e.api.Routes()
 	return e
 }

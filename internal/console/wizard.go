@@ -386,19 +386,10 @@ func (c *Console) wizardCreate(w http.ResponseWriter, r *http.Request, _ Identit
 	}
 	var ck *wizardCheck // what the first submit saw (a repeat sees nothing)
 	res := c.once(r, func() onceResult {
-		var st int
-		var ae *APIError
-		var err error
-		if ck, st, ae, err = c.siteCheck(r.Context(), site.checkBody(pub, priv)); ae != nil || err != nil {
-			return savedResult("", st, ae, err)
-		}
-		if !ck.OK {
-			return onceResult{Status: http.StatusUnprocessableEntity, Result: actionResult{Failed: true,
-				Message: "The check did not pass, so the partner was not created: fix what it found and try again."}}
-		}
-		secret, err := wizardNewSecret()
-		if err != nil {
-			return savedResult("", 0, nil, err)
+		var secret string
+		var failed *onceResult
+		if ck, secret, failed = c.checkKeys(r, site, pub, priv, "The check did not pass, so the partner was not created: fix what it found and try again."); failed != nil {
+			return *failed
 		}
 		p := map[string]any{"id": site.ID, "name": site.Name, "siteUrl": site.SiteURL, "companyId": site.CompanyID,
 			// No rules until step 4: the partner opens no ticket and
@@ -409,7 +400,7 @@ func (c *Console) wizardCreate(w http.ResponseWriter, r *http.Request, _ Identit
 			p["codebase"] = site.Codebase
 		}
 		s := map[string]any{"publicKey": pub, "privateKey": priv, "clientId": site.ClientID, "webhookSecrets": []string{secret}}
-		st, ae, err = c.call(r.Context(), http.MethodPost, apiPath("partners"), map[string]any{"partner": p, "secrets": s}, nil)
+		st, ae, err := c.call(r.Context(), http.MethodPost, apiPath("partners"), map[string]any{"partner": p, "secrets": s}, nil)
 		return savedResult(wizardURL(site.ID, 2), st, ae, err)
 	})
 	if res.Status == http.StatusSeeOther {
@@ -426,6 +417,25 @@ func (c *Console) wizardCreate(w http.ResponseWriter, r *http.Request, _ Identit
 // wizardNewSecret is a webhook signing secret for a new partner: "whsec_"
 // and the standard base64 of 32 bytes from crypto/rand (the operator API's
 // rule). It is never shown: step 5 generates the one given to the sender.
+// checkKeys checks the site and keys live and, when they pass, generates
+// the webhook signing secret that goes with them. failed is the answer when
+// they do not (notPassed as its message), or when the check or the secret
+// failed.
+func (c *Console) checkKeys(r *http.Request, site wizardSite, pub, priv, notPassed string) (ck *wizardCheck, secret string, failed *onceResult) {
+	fail := func(o onceResult) (*wizardCheck, string, *onceResult) { return ck, "", &o }
+	ck, st, ae, err := c.siteCheck(r.Context(), site.checkBody(pub, priv))
+	if ae != nil || err != nil {
+		return fail(savedResult("", st, ae, err))
+	}
+	if !ck.OK {
+		return fail(onceResult{Status: http.StatusUnprocessableEntity, Result: actionResult{Failed: true, Message: notPassed}})
+	}
+	if secret, err = wizardNewSecret(); err != nil {
+		return fail(savedResult("", 0, nil, err))
+	}
+	return ck, secret, nil
+}
+
 func wizardNewSecret() (string, error) {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
@@ -621,18 +631,9 @@ func (c *Console) saveSite(w http.ResponseWriter, r *http.Request) {
 		}
 		var secrets map[string]any
 		if withKeys {
-			var st int
-			var ae *APIError
-			var err error
-			if ck, st, ae, err = c.siteCheck(r.Context(), site.checkBody(pub, priv)); ae != nil || err != nil {
-				return savedResult("", st, ae, err)
-			}
-			if !ck.OK {
-				return onceResult{Status: http.StatusUnprocessableEntity, Result: actionResult{Failed: true,
-					Message: "The check of the new keys did not pass, so nothing was saved: fix what it found and try again."}}
-			}
-			if secret, err = wizardNewSecret(); err != nil {
-				return savedResult("", 0, nil, err)
+			var failed *onceResult
+			if ck, secret, failed = c.checkKeys(r, site, pub, priv, "The check of the new keys did not pass, so nothing was saved: fix what it found and try again."); failed != nil {
+				return *failed
 			}
 			secrets = map[string]any{"publicKey": pub, "privateKey": priv, "clientId": site.ClientID, "webhookSecrets": []string{secret}}
 		}
