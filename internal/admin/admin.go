@@ -471,9 +471,10 @@ func (a *API) events(ctx context.Context, id string, q url.Values) response {
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	typ, oc := q.Get("type"), eventlog.Outcome(q.Get("outcome"))
 	switch oc {
-	case "", eventlog.OutcomeDone, eventlog.OutcomeThrottled, eventlog.OutcomeSkipped, eventlog.OutcomeFailed, eventlog.OutcomeRetrying:
+	case "", eventlog.OutcomeDone, eventlog.OutcomeThrottled, eventlog.OutcomeSkipped, eventlog.OutcomeFailed, eventlog.OutcomeRetrying,
+		eventlog.OutcomeParked, eventlog.OutcomeDeadLettered:
 	default:
-		return reply(http.StatusBadRequest, errBody("outcome must be done, throttled, skipped, failed or retrying", "outcome"))
+		return reply(http.StatusBadRequest, errBody("outcome must be done, throttled, skipped, failed, retrying, parked or dead_lettered", "outcome"))
 	}
 	lq := eventlog.Query{
 		PartnerID: id, CustomerID: q.Get("customer"), FailedOnly: q.Get("failed") == "true",

@@ -61,19 +61,27 @@ const (
 	attrStatus     = "claimStatus"
 	attrOwner      = "claimOwner"
 	attrInProgress = "inProgressUntil" // epoch milliseconds
+	attrAttempts   = "attempts"        // attempts begun, this one included
+	attrLastCode   = "lastCode"        // the last abandoned attempt's failure code
+	attrLastReason = "lastReason"      // and its reason in words
 
 	statusInProgress = "IN_PROGRESS"
 	statusCompleted  = "COMPLETED"
+	// statusAbandoned: the last attempt gave the claim back (AbandonWith);
+	// the next Begin takes it at once.
+	statusAbandoned = "ABANDONED"
 )
 
 // beginCondition decides whether Begin may take the claim:
 //
 //	attribute_not_exists(pk)                 never claimed before
 //	OR expiresAt < :nowSec                   a finished record past its retention, not yet deleted by TTL
-//	OR (claimStatus = IN_PROGRESS            an abandoned claim: its holder crashed or timed out
+//	OR claimStatus = ABANDONED               given back by its holder (a failed attempt)
+//	OR (claimStatus = IN_PROGRESS            a lapsed claim: its holder crashed or timed out
 //	    AND inProgressUntil < :nowMs)
 const beginCondition = "attribute_not_exists(pk)" +
 	" OR expiresAt < :nowSec" +
+	" OR claimStatus = :abandoned" +
 	" OR (claimStatus = :inProgress AND inProgressUntil < :nowMs)"
 
 // completeCondition lets only the current holder complete or abandon:
@@ -97,6 +105,9 @@ type Store struct {
 type Claim struct {
 	Key   string
 	owner string
+	// Prior is what earlier attempts at the key left (zero: this is the
+	// first attempt).
+	Prior Attempt
 }
 
 func (s *Store) pk(key string) string { return s.Prefix + key }
@@ -109,32 +120,39 @@ func (s *Store) retention() time.Duration {
 }
 
 // Begin tries to claim key until now+lease. With New the caller holds the
-// claim; with Done or InFlight it does not, and the returned Claim is zero.
+// claim, and Claim.Prior says what the attempts before it left (zero for the
+// first); with Done or InFlight it does not, and the returned Claim is zero.
+//
+// The claim is one UpdateItem with ReturnValues ALL_OLD, so that taking over
+// an abandoned record keeps its last failure (lastCode, lastReason) and
+// reports it without a second read.
 func (s *Store) Begin(ctx context.Context, key string, now time.Time, lease time.Duration) (State, Claim, error) {
 	owner, err := newOwner()
 	if err != nil {
 		return 0, Claim{}, err
 	}
 	for attempt := 0; attempt < 3; attempt++ {
-		_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: aws.String(s.Table),
-			Item: map[string]types.AttributeValue{
-				table.PK:        table.S(s.pk(key)),
-				table.SK:        table.S("CLAIM"),
-				attrStatus:      table.S(statusInProgress),
-				attrOwner:       table.S(owner),
-				attrInProgress:  table.Millis(now.Add(lease)),
-				table.ExpiresAt: table.Seconds(now.Add(s.retention())),
-			},
+			Key:       s.keyOf(key),
+			UpdateExpression: aws.String("SET claimStatus = :inProgress, claimOwner = :owner, inProgressUntil = :until, expiresAt = :exp," +
+				" attempts = if_not_exists(attempts, :zero) + :one"),
 			ConditionExpression: aws.String(beginCondition),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":nowSec":     table.Seconds(now),
 				":nowMs":      table.Millis(now),
 				":inProgress": table.S(statusInProgress),
+				":abandoned":  table.S(statusAbandoned),
+				":owner":      table.S(owner),
+				":until":      table.Millis(now.Add(lease)),
+				":exp":        table.Seconds(now.Add(s.retention())),
+				":zero":       &types.AttributeValueMemberN{Value: "0"},
+				":one":        &types.AttributeValueMemberN{Value: "1"},
 			},
+			ReturnValues: types.ReturnValueAllOld,
 		})
 		if err == nil {
-			return New, Claim{Key: key, owner: owner}, nil
+			return New, Claim{Key: key, owner: owner, Prior: priorOf(out.Attributes, now)}, nil
 		}
 		if !table.IsConditionFailed(err) {
 			return 0, Claim{}, fmt.Errorf("claim %s%s: %w", s.Prefix, key, err)
@@ -151,6 +169,75 @@ func (s *Store) Begin(ctx context.Context, key string, now time.Time, lease time
 		// It vanished between the two calls: try again.
 	}
 	return 0, Claim{}, fmt.Errorf("claim %s%s: record kept changing under us", s.Prefix, key)
+}
+
+// Attempt is what the earlier attempts at a key left on its record.
+type Attempt struct {
+	// Attempts counts the earlier attempts (0: none).
+	Attempts int
+	// Code and Reason are the last failure an attempt recorded when it
+	// abandoned the claim (AbandonWith); an attempt that never came back
+	// (a timeout, a crash) leaves the reason below.
+	Code   string
+	Reason string
+}
+
+// ReasonUnfinished is the Reason of an attempt that neither completed nor
+// abandoned its claim.
+const ReasonUnfinished = "an earlier attempt did not finish (the worker timed out or stopped)"
+
+// priorOf reads the earlier attempts from the record Begin replaced (none
+// when there was no record, or a completed one past its retention).
+func priorOf(old map[string]types.AttributeValue, now time.Time) Attempt {
+	st := str(old[attrStatus])
+	if st == "" || st == statusCompleted {
+		return Attempt{}
+	}
+	a := Attempt{Code: str(old[attrLastCode]), Reason: str(old[attrLastReason])}
+	if n, ok := old[attrAttempts].(*types.AttributeValueMemberN); ok {
+		a.Attempts, _ = strconv.Atoi(n.Value)
+	}
+	a.Attempts = max(a.Attempts, 1)
+	if st == statusInProgress {
+		// Taken over after its in-progress expiry.
+		a.Code, a.Reason = "", ReasonUnfinished
+	}
+	return a
+}
+
+func str(v types.AttributeValue) string {
+	if s, ok := v.(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+// Last reads what the attempts at key left: found is false when the key
+// was never claimed (or its record expired).
+func (s *Store) Last(ctx context.Context, key string) (a Attempt, state State, found bool, err error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.Table),
+		Key:            s.keyOf(key),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return Attempt{}, 0, false, fmt.Errorf("read claim %s%s: %w", s.Prefix, key, err)
+	}
+	if len(out.Item) == 0 {
+		return Attempt{}, 0, false, nil
+	}
+	a = Attempt{Code: str(out.Item[attrLastCode]), Reason: str(out.Item[attrLastReason])}
+	if n, ok := out.Item[attrAttempts].(*types.AttributeValueMemberN); ok {
+		a.Attempts, _ = strconv.Atoi(n.Value)
+	}
+	state = InFlight
+	switch str(out.Item[attrStatus]) {
+	case statusCompleted:
+		state = Done
+	case statusAbandoned:
+		state = New
+	}
+	return a, state, true, nil
 }
 
 func (s *Store) read(ctx context.Context, key string) (State, bool, error) {
@@ -198,13 +285,26 @@ func (s *Store) Complete(ctx context.Context, c Claim, now time.Time) error {
 // Abandon releases the caller's claim so that a retry can take it at once.
 // Releasing a claim that is no longer the caller's is not an error.
 func (s *Store) Abandon(ctx context.Context, c Claim) error {
-	_, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	return s.AbandonWith(ctx, c, "", "")
+}
+
+// AbandonWith is Abandon that records why the attempt failed (code and
+// reason): the next attempt's Claim.Prior and Last report it, so that a
+// message that reaches the dead-letter queue can say its last reason. The
+// record stays (status ABANDONED) until its retention passes.
+func (s *Store) AbandonWith(ctx context.Context, c Claim, code, reason string) error {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(s.Table),
 		Key:                 s.keyOf(c.Key),
+		UpdateExpression:    aws.String("SET claimStatus = :abandoned, claimOwner = :none, lastCode = :code, lastReason = :reason"),
 		ConditionExpression: aws.String(completeCondition),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":inProgress": table.S(statusInProgress),
 			":owner":      table.S(c.owner),
+			":abandoned":  table.S(statusAbandoned),
+			":none":       table.S("-"),
+			":code":       table.S(code),
+			":reason":     table.S(reason),
 		},
 	})
 	if err != nil && !table.IsConditionFailed(err) {

@@ -84,3 +84,44 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("after abandon: %v, want new", st)
 	}
 }
+
+// A retry learns what the attempt before it left: the code and reason it
+// abandoned with, or that it never came back; Last reads the same for the
+// dead-letter recorder.
+func TestPriorAttemptsAreReported(t *testing.T) {
+	ctx := context.Background()
+	s := store(t)
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	st, c, err := s.Begin(ctx, "p", t0, time.Minute)
+	if err != nil || st != claim.New || c.Prior != (claim.Attempt{}) {
+		t.Fatalf("first Begin = %v %+v %v, want new without prior", st, c.Prior, err)
+	}
+	if err := s.AbandonWith(ctx, c, "CW_UNAVAILABLE", "ConnectWise 503"); err != nil {
+		t.Fatal(err)
+	}
+	a, st, found, err := s.Last(ctx, "p")
+	if err != nil || !found || st != claim.New || a.Code != "CW_UNAVAILABLE" || a.Reason != "ConnectWise 503" || a.Attempts != 1 {
+		t.Fatalf("Last after abandon = %+v %v %v %v", a, st, found, err)
+	}
+	st, c, err = s.Begin(ctx, "p", t0, time.Minute)
+	if err != nil || st != claim.New {
+		t.Fatalf("retry Begin = %v %v", st, err)
+	}
+	if c.Prior.Code != "CW_UNAVAILABLE" || c.Prior.Reason != "ConnectWise 503" || c.Prior.Attempts != 1 {
+		t.Fatalf("retry prior = %+v", c.Prior)
+	}
+	// This attempt never comes back; the next one takes over after the lease.
+	st, c, err = s.Begin(ctx, "p", t0.Add(2*time.Minute), time.Minute)
+	if err != nil || st != claim.New || c.Prior.Reason != claim.ReasonUnfinished || c.Prior.Attempts != 2 {
+		t.Fatalf("takeover Begin = %v %+v %v", st, c.Prior, err)
+	}
+	if err := s.Complete(ctx, c, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, st, _, _ := s.Last(ctx, "p"); st != claim.Done {
+		t.Fatalf("Last after complete: state %v, want done", st)
+	}
+	if _, _, found, _ := s.Last(ctx, "never"); found {
+		t.Fatal("Last found a key never claimed")
+	}
+}

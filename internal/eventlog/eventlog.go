@@ -45,8 +45,25 @@ const (
 	OutcomeFailed    Outcome = "failed"
 	// OutcomeRetrying: a transient failure; the message went back to the
 	// queue and will be tried again (then the DLQ after maxReceiveCount).
+	// It is never an event's last word: a later entry says done, skipped,
+	// failed, parked or dead_lettered.
 	OutcomeRetrying Outcome = "retrying"
+	// OutcomeParked: the partner is paused (package health); the event is
+	// held, off the queue, and replayed in order when the partner resumes.
+	OutcomeParked Outcome = "parked"
+	// OutcomeDeadLettered: the message exhausted its receives and reached
+	// the dead-letter queue; the entry carries its last reason and the
+	// message, and is on the failed list until it is redriven.
+	OutcomeDeadLettered Outcome = "dead_lettered"
 )
+
+// Final reports whether an entry is the last word on its step: everything
+// but retrying.
+func (o Outcome) Final() bool { return o != OutcomeRetrying }
+
+// OnFailedList reports whether entries with this outcome are on the failed
+// list (?failed=true, the index "failed"): failures a person must act on.
+func (o Outcome) OnFailedList() bool { return o == OutcomeFailed || o == OutcomeDeadLettered }
 
 // Entry is one push attempt.
 type Entry struct {
@@ -74,6 +91,9 @@ type Entry struct {
 	// Event is the event as received, kept on failures so that it can be
 	// reprocessed after the cause is fixed.
 	Event json.RawMessage `json:"event,omitempty"`
+	// Queued is the queue message as it reached the dead-letter queue (only
+	// on dead_lettered entries): what a redrive sends again.
+	Queued json.RawMessage `json:"queued,omitempty"`
 }
 
 // Log writes and reads the event log in the service's table.
@@ -109,7 +129,7 @@ func (l *Log) Record(ctx context.Context, e Entry) error {
 		item[table.GSI1PK] = table.S("LOG#" + e.PartnerID + "#" + e.CustomerID)
 		item[table.GSI1SK] = table.S(sk)
 	}
-	if e.Outcome == OutcomeFailed {
+	if e.Outcome.OnFailedList() {
 		item[table.GSI2PK] = table.S("LOG#" + e.PartnerID)
 		item[table.GSI2SK] = table.S(sk)
 	}

@@ -19,6 +19,21 @@ const (
 	PushSucceeded = "ConnectWisePushSucceeded"
 	// ConnectWiseCalls counts HTTP calls made to ConnectWise.
 	ConnectWiseCalls = "ConnectWiseCalls"
+	// EventsParked counts messages parked because their partner is paused
+	// (package health); PushFailed does not count them.
+	EventsParked = "EventsParked"
+	// ParkedEvents is the number of events a partner holds, written by the
+	// health tick every minute for each partner that holds any.
+	ParkedEvents = "ParkedEvents"
+	// ParkedTooLong counts events held longer than the parked retention
+	// (reported daily; they are kept).
+	ParkedTooLong = "ParkedTooLong"
+	// PartnersPaused counts pauses (one per pause; the PartnerPausedAlarm
+	// watches it, and each pause also publishes its own message).
+	PartnersPaused = "PartnersPaused"
+	// DeadLettered counts messages that reached the dead-letter queue and
+	// were recorded in the event log as dead_lettered.
+	DeadLettered = "DeadLettered"
 )
 
 // EMF writes metric lines to W (stdout in Lambda).

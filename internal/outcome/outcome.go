@@ -57,6 +57,23 @@ const (
 	CodeCompanyNotLinked = CodeManagementID
 )
 
+// Codes of partner health (package health) and the dead-letter queue.
+const (
+	// CodePartnerPaused: the event is parked while its partner is paused;
+	// it replays in order when the partner resumes (the entry says why the
+	// partner was paused).
+	CodePartnerPaused = "PARTNER_PAUSED"
+	// CodeRateLimited: ConnectWise asked for a wait longer than the worker's
+	// invocation (a 429 with a long Retry-After); the partner is paused
+	// until then.
+	CodeRateLimited = "CW_RATE_LIMITED"
+	// CodeDeadLettered: the message exhausted its receives and reached the
+	// dead-letter queue; redrive it after fixing the cause.
+	CodeDeadLettered = "DEAD_LETTERED"
+	// CodeOperatorPause: an operator paused the partner.
+	CodeOperatorPause = "OPERATOR_PAUSE"
+)
+
 // CodePartnerUnreadable: the partner's stored settings do not decode
 // (partner.ErrUnreadable); permanent until an operator rewrites them.
 const CodePartnerUnreadable = "PARTNER_UNREADABLE"

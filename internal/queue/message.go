@@ -24,6 +24,14 @@ const (
 	// JobSync syncs one customer's data to ConnectWise (the resync's daily
 	// sync, or an operator's "sync now" with Force).
 	JobSync Job = "sync"
+	// JobProbe asks the worker to probe a paused partner's ConnectWise with
+	// one cheap read and resume the partner if it answers (package health;
+	// sent by the health tick when a probe is due, and by the operator API
+	// when new keys are saved).
+	JobProbe Job = "probe"
+	// JobReplay asks the worker to replay one customer's parked events in
+	// their arrival order (package health; sent when a partner resumes).
+	JobReplay Job = "replay"
 )
 
 // Message is the body of one SQS message on the events queue.
@@ -51,6 +59,10 @@ func (m *Message) ClaimKey() string {
 		return "reprocess#" + m.PartnerID + "#" + m.EventID + "#" + m.RequestID
 	case JobSync:
 		return "sync#" + m.PartnerID + "#" + m.CustomerID + "#" + m.RequestID
+	case JobProbe, JobReplay:
+		// Not claimed: a probe is a read, and a replay takes each parked
+		// event's own claim in order.
+		return string(m.Job) + "#" + m.PartnerID + "#" + m.CustomerID + "#" + m.RequestID
 	}
 	return "event#" + m.PartnerID + "#" + m.EventID
 }

@@ -72,6 +72,12 @@ type Worker struct {
 	// secrets) is reused by a warm worker (default 10 minutes).
 	ClientTTL time.Duration
 
+	// DeadLetterARN is the dead-letter queue's ARN: records from it (the
+	// worker's second event source) go to DeadLetters instead of being
+	// processed.
+	DeadLetterARN string
+	DeadLetters   DeadLetterRecorder
+
 	mu       sync.Mutex
 	targets  map[string]*cachedTarget
 	counting *http.Client
@@ -98,12 +104,25 @@ func (w *Worker) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// DeadLetterRecorder records a message that reached the dead-letter queue
+// (package deadletter). An error leaves it in the dead-letter queue.
+type DeadLetterRecorder interface {
+	Record(ctx context.Context, rec events.SQSMessage) error
+}
+
 // Handle is the Lambda handler. It never returns an error for a single bad
 // message (that would fail the whole batch); each message's fate is reported
 // through BatchItemFailures.
 func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var resp events.SQSEventResponse
 	for _, rec := range ev.Records {
+		if w.DeadLetters != nil && w.DeadLetterARN != "" && rec.EventSourceARN == w.DeadLetterARN {
+			if err := w.DeadLetters.Record(ctx, rec); err != nil {
+				w.logger().ErrorContext(ctx, "record dead letter failed; it stays in the dead-letter queue", "messageId", rec.MessageId, "error", err)
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+			}
+			continue
+		}
 		if err := w.handleRecord(ctx, rec); err != nil {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 			w.requeue(ctx, rec)
