@@ -1,20 +1,19 @@
-// Command resync is the daily resync Lambda: EventBridge schedule → SQS.
-// Wiring only: the handler is internal/resync, assembled by internal/service/resyncfn.
+// Command resync is the scheduled Lambda: the daily resync (EventBridge
+// schedule → SQS) and the partners' health tick every minute (probes of
+// paused partners, replays of resuming ones).
+// Wiring only: the handlers are internal/resync and internal/health,
+// assembled by internal/service/resyncfn.
 package main
 
 import (
-	"context"
+	"os"
 
-	"github.com/aws/aws-lambda-go/events"
-
-	"github.com/efs-cw/backupbridge/internal/resync"
 	"github.com/efs-cw/backupbridge/internal/service"
 	"github.com/efs-cw/backupbridge/internal/service/resyncfn"
 )
 
 func main() {
 	service.Run("resync", true, func(cfg service.Config, d service.Deps) any {
-		r := resyncfn.New(cfg, d)
-		return func(ctx context.Context, _ events.EventBridgeEvent) (resync.Report, error) { return r.Run(ctx) }
+		return resyncfn.Handler(cfg, d, os.Stdout)
 	})
 }

@@ -36,6 +36,7 @@ func run() error {
 	dir := flag.String("dir", ".local", "directory for local state (CA, local secrets, goaws log)")
 	workers := flag.Int("workers", 2, "concurrent worker invocations")
 	resyncEvery := flag.Duration("resync-every", 24*time.Hour, "interval of the resync schedule")
+	healthEvery := flag.Duration("health-every", time.Minute, "interval of the partners' health tick (probes of paused partners, replays of resuming ones)")
 	visibility := flag.Int("visibility", 30, "visibility timeout of the events queue, seconds (the template's is 360)")
 	token := flag.String("operator-token", "", "bearer token accepted on the operator API in place of IAM, and the console's operator sign-in (default random)")
 	viewerToken := flag.String("viewer-token", "", "the console's read-only sign-in token (default random)")
@@ -70,6 +71,7 @@ func run() error {
 	printWelcome(st, real)
 
 	go st.RunSchedule(ctx, *resyncEvery)
+	go st.RunHealth(ctx, *healthEvery)
 	err = st.RunWorkers(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil

@@ -10,10 +10,13 @@
 //	POST /v1/admin/partners/{id}/validate         check the settings against ConnectWise (the "doctor")
 //	GET  /v1/admin/partners/{id}/doctor           the same, as a GET
 //	GET  /v1/admin/partners/{id}/events           the event log, newest first (?customer=&failed=true&event=&type=&outcome=&limit=&cursor=)
-//	GET  /v1/admin/partners/{id}/health           last event, last push, failures in 24 h, outstanding failures (from the log)
+//	GET  /v1/admin/partners/{id}/health           the connection (healthy, degraded, paused, resuming; held events) and, from the log, last event, last push, failures in 24 h, outstanding failures
+//	POST /v1/admin/partners/{id}/pause            {"reason": "..."}: hold the partner's events, no ConnectWise call, until an operator resumes (pause.go)
+//	POST /v1/admin/partners/{id}/resume           replay the held events in order and resume
 //	GET  /v1/admin/partners/{id}/customers        the customers and their sync windows (customer.go)
 //	GET  /v1/admin/partners/{id}/customers/{cid}  one customer: usage state, accounts, figures, sync window
 //	POST /v1/admin/partners/{id}/reprocess        {"eventId": "..."} or {"since": "<RFC 3339>"}: process failed events again now
+//	POST /v1/admin/partners/{id}/dead-letters/redrive  {"eventId": "..."} or {"all": true}: send dead-lettered events back to the queue (deadletters.go)
 //	POST /v1/admin/partners/{id}/customers/{cid}/sync     sync the customer now, bypassing the 12-hour window
 //	GET  /v1/admin/partners/{id}/customers/{cid}/preview  the changes a sync would make (dry run)
 //
@@ -71,6 +74,7 @@ import (
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
+	"github.com/efs-cw/backupbridge/internal/health"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
 	"github.com/efs-cw/backupbridge/internal/syncslot"
@@ -110,18 +114,22 @@ type CustomerSlots interface {
 
 // API handles operator requests.
 type API struct {
-	Partners   Partners
-	Secrets    partner.SecretStore
-	Log        *eventlog.Log
-	Queue      Enqueuer
-	Usage      *usage.Store
-	Customers  CustomerSlots
+	Partners  Partners
+	Secrets   partner.SecretStore
+	Log       *eventlog.Log
+	Queue     Enqueuer
+	Usage     *usage.Store
+	Customers CustomerSlots
+	// Health is the partners' health and held events (package health).
+	Health     *health.Store
 	HTTPClient *http.Client // for validate's ConnectWise calls (connectwise.NewHTTPClient)
 	// SitePolicy says which ConnectWise site hosts a partner may name (the
 	// zero value: public addresses only; see service.Config.SitePolicy).
 	SitePolicy connectwise.SitePolicy
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// DeadLetters redrives dead-lettered events (deadletters.go).
+	DeadLetters DeadLetters
 }
 
 // redacted is what GET shows of the secrets.
@@ -165,6 +173,9 @@ func (a *API) Routes() http.Handler {
 		return a.preview(r.Context(), id(r), r.PathValue("cid"))
 	})
 	handle("POST /v1/admin/partners/{id}/webhook-secrets", func(r *http.Request) response { return a.webhookSecrets(id(r), r) })
+	handle("POST /v1/admin/partners/{id}/dead-letters/redrive", func(r *http.Request) response { return a.redriveDeadLetters(id(r), r) })
+	handle("POST /v1/admin/partners/{id}/pause", func(r *http.Request) response { return a.pause(id(r), r) })
+	handle("POST /v1/admin/partners/{id}/resume", func(r *http.Request) response { return a.resume(r.Context(), id(r)) })
 	handle("POST /v1/admin/connectwise/check", a.siteCheck)
 	handle("/", func(r *http.Request) response {
 		return reply(http.StatusNotFound, errBody("no such operator route: "+r.Method+" "+r.URL.EscapedPath(), ""))
@@ -383,6 +394,9 @@ func (a *API) update(id string, r *http.Request) response {
 			}
 			a.logError(ctx, "update: secrets not stored; partner restored", err)
 			return reply(http.StatusServiceUnavailable, errBody("the partner's secrets could not be stored, so the update was taken back: nothing changed; try again", ""))
+		}
+		if a.probeNewKeys(ctx, id) {
+			return reply(http.StatusOK, map[string]any{"partner": p, "probe": "queued: the partner is paused and new keys were saved, so it is probed now; it resumes if ConnectWise accepts them"})
 		}
 	}
 	return reply(http.StatusOK, map[string]any{"partner": p})

@@ -21,6 +21,9 @@ const (
 // Health is a partner's event log at a glance.
 type Health struct {
 	PartnerID string `json:"partnerId"`
+	// Connection is the partner's health: healthy, degraded, paused or
+	// resuming, why, since when, and the events held (pause.go).
+	Connection *Connection `json:"connection,omitempty"`
 	// LastEventAt is the newest log entry's time (absent: none).
 	LastEventAt time.Time `json:"lastEventAt,omitzero"`
 	// LastPushAt is the newest entry with outcome done (absent: none among
@@ -44,6 +47,11 @@ func (a *API) health(ctx context.Context, id string) response {
 	}
 	now := a.now().UTC()
 	h := Health{PartnerID: id, Since: now.Add(-24 * time.Hour)}
+	conn, err := a.connection(ctx, id)
+	if err != nil {
+		return a.internal(ctx, err)
+	}
+	h.Connection = conn
 	q := eventlog.Query{PartnerID: id, Limit: 500}
 	read := 0
 scan:

@@ -15,6 +15,9 @@
 //	GET  /console/partners/{id}/doctor              run the doctor (asks ConnectWise)
 //	GET  /console/partners/{id}/events              the event log (?customer=&type=&outcome=&failed=true&cursor=)
 //	POST /console/partners/{id}/reprocess           eventId=… or since=<UTC date-time>
+//	POST /console/partners/{id}/redrive             eventId=… or all=true (dead letters)
+//	POST /console/partners/{id}/pause               reason=… (an operator's pause)
+//	POST /console/partners/{id}/resume              resume a paused partner
 //	GET  /console/partners/{id}/customers/{cid}     a customer (?preview=1: with the billing preview)
 //	POST /console/partners/{id}/customers/{cid}/sync  sync now
 //	(the setup wizard's routes: wizard.go)

@@ -33,6 +33,9 @@ type healthView struct {
 	FailuresMore    bool      `json:"failuresMore"`
 	Outstanding     int       `json:"outstanding"`
 	OutstandingMore bool      `json:"outstandingMore"`
+	// Connection is the partner's connection to ConnectWise (connection.go);
+	// nil when the API does not report it.
+	Connection *connectionView `json:"connection"`
 }
 
 type syncView struct {
@@ -113,6 +116,9 @@ func (c *Console) pageRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console/partners/{id}/doctor", c.page(c.doctorPage))
 	mux.HandleFunc("GET /console/partners/{id}/events", c.page(c.eventsPage))
 	mux.HandleFunc("POST /console/partners/{id}/reprocess", c.action(c.reprocessAction))
+	mux.HandleFunc("POST /console/partners/{id}/redrive", c.action(c.redriveAction))
+	mux.HandleFunc("POST /console/partners/{id}/pause", c.action(c.pauseAction))
+	mux.HandleFunc("POST /console/partners/{id}/resume", c.action(c.resumeAction))
 	mux.HandleFunc("GET /console/partners/{id}/customers/{cid}", c.page(c.customerPage))
 	mux.HandleFunc("POST /console/partners/{id}/customers/{cid}/sync", c.action(c.syncAction))
 	for _, f := range extraPages {
@@ -278,7 +284,7 @@ func (f eventFilter) query(withCursor bool) url.Values {
 var EventTypes = []string{"backup.completed", "service.status", "notification", "usage.snapshot"}
 
 // Outcomes are the event log's outcomes (the outcome filter's choices).
-var Outcomes = []string{"done", "throttled", "skipped", "failed", "retrying"}
+var Outcomes = []string{"done", "throttled", "skipped", "failed", "retrying", outcomeParked, outcomeDeadLettered}
 
 type eventsPageData struct {
 	PartnerID  string
@@ -290,6 +296,9 @@ type eventsPageData struct {
 	NextURL    string
 	Since      string // default of the "reprocess since" field (UTC)
 	FilterNote string
+	// Connection: the partner's connection, when the API reported it (the
+	// page says when its events are held).
+	Connection *connectionView
 }
 
 func (c *Console) eventsPage(w http.ResponseWriter, r *http.Request, _ Identity) {
@@ -314,6 +323,10 @@ func (c *Console) eventsPage(w http.ResponseWriter, r *http.Request, _ Identity)
 	}
 	d := eventsPageData{PartnerID: id, SiteURL: got.Partner.SiteURL, Filter: f, Types: EventTypes, Outcomes: Outcomes,
 		Entries: page.Entries, Since: c.now().UTC().Add(-24 * time.Hour).Format("2006-01-02T15:04")}
+	var h healthView
+	if _, ae, err := c.call(r.Context(), http.MethodGet, apiPath("partners", id, "health"), nil, &h); ae == nil && err == nil {
+		d.Connection = h.Connection
+	}
 	if page.Cursor != "" {
 		next := f
 		next.Cursor = page.Cursor

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 )
 
 // Alert is the one alarm of a pause.
@@ -71,17 +68,4 @@ func (al *Alerter) Alert(ctx context.Context, a Alert) {
 	if err := al.Topic.Publish(context.WithoutCancel(ctx), a.Subject(), a.Text()); err != nil {
 		log.ErrorContext(ctx, "publish the pause alarm to the alarm topic failed (the log line above stands)", "partnerId", a.PartnerID, "error", err)
 	}
-}
-
-// SNSTopic publishes to an SNS topic (template.yaml's AlarmTopic, or the
-// AlarmTopicArn parameter).
-type SNSTopic struct {
-	Client *sns.Client
-	ARN    string
-}
-
-// Publish sends one message.
-func (t *SNSTopic) Publish(ctx context.Context, subject, message string) error {
-	_, err := t.Client.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(t.ARN), Subject: aws.String(subject), Message: aws.String(message)})
-	return err
 }

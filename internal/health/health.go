@@ -115,10 +115,13 @@ type Status struct {
 	// ReportedOldAt is when held-too-long events were last reported.
 	ReportedOldAt time.Time `json:"-" dynamodbav:"reportedOldAt"`
 
-	// Parked is the number of events held; FirstParkedAt the time the
-	// oldest of this pause was parked. Written by Park and Unpark only.
-	Parked        int       `json:"parked" dynamodbav:"-"`
-	FirstParkedAt time.Time `json:"firstParkedAt,omitzero" dynamodbav:"-"`
+	// PausedAt is when the partner's events began to be held: the pause
+	// (kept through resuming, and through a pause again while resuming).
+	// No held event is older.
+	PausedAt time.Time `json:"pausedAt,omitzero" dynamodbav:"pausedAt"`
+
+	// Parked is the number of events held. Written by Park and Unpark only.
+	Parked int `json:"parked" dynamodbav:"-"`
 
 	rev int64
 }
@@ -131,9 +134,10 @@ func (s Status) ProbeDue(now time.Time) bool {
 	return s.State == Paused && !s.ByOperator && !s.NextProbeAt.After(now)
 }
 
-// HeldTooLong reports whether parked events are older than ParkedRetention.
+// HeldTooLong reports whether events may have been held longer than
+// ParkedRetention: some are held, and the pause began before that.
 func (s Status) HeldTooLong(now time.Time) bool {
-	return s.Parked > 0 && !s.FirstParkedAt.IsZero() && now.Sub(s.FirstParkedAt) > ParkedRetention
+	return s.Holding() && s.Parked > 0 && !s.PausedAt.IsZero() && now.Sub(s.PausedAt) > ParkedRetention
 }
 
 // Store keeps partner health and parked events in the service's table.
@@ -146,9 +150,8 @@ const (
 	healthPK     = "HEALTH"
 	parkedPrefix = "PARKED#"
 
-	attrParked        = "parked"
-	attrFirstParkedAt = "firstParkedAt"
-	attrRev           = "rev"
+	attrParked = "parked"
+	attrRev    = "rev"
 )
 
 // Get reads a partner's health; a partner never recorded is healthy.
@@ -177,9 +180,6 @@ func decode(partnerID string, item map[string]types.AttributeValue) (Status, err
 		st.State = Healthy
 	}
 	st.Parked = num(item[attrParked])
-	if v, ok := item[attrFirstParkedAt].(*types.AttributeValueMemberS); ok {
-		st.FirstParkedAt, _ = time.Parse(time.RFC3339Nano, v.Value)
-	}
 	st.rev = int64(num(item[attrRev]))
 	return st, nil
 }
@@ -324,6 +324,9 @@ func (s *Store) Pause(ctx context.Context, partnerID string, c Cause, now time.T
 }
 
 func pause(st *Status, c Cause, now time.Time) {
+	if st.State != Resuming || st.PausedAt.IsZero() {
+		st.PausedAt = now
+	}
 	st.State, st.Code, st.Reason, st.Since, st.ByOperator = Paused, c.Code, c.Reason, now, c.ByOperator
 	st.Failures, st.Probes, st.LastProbeError = 0, 0, ""
 	st.LastProbeAt = time.Time{}
@@ -335,11 +338,11 @@ func pause(st *Status, c Cause, now time.Time) {
 }
 
 // Failure records a transient ConnectWise failure (code, reason). After
-// PauseAfterFailures in a row it pauses the partner; paused reports whether
-// this call did.
+// PauseAfterFailures in a row it pauses the partner (a resuming one too);
+// paused reports whether this call did. A paused partner is left as it is.
 func (s *Store) Failure(ctx context.Context, partnerID, code, reason string, now time.Time) (st Status, paused bool, err error) {
 	before, after, err := s.update(ctx, partnerID, func(st *Status) error {
-		if st.Holding() {
+		if st.State == Paused {
 			return errNoChange
 		}
 		if st.LastFailureAt.IsZero() || now.Sub(st.LastFailureAt) > FailureWindow {
@@ -349,6 +352,10 @@ func (s *Store) Failure(ctx context.Context, partnerID, code, reason string, now
 		st.LastFailureAt = now
 		if st.Failures >= PauseAfterFailures {
 			pause(st, Cause{Code: code, Reason: fmt.Sprintf("%d ConnectWise failures in a row, the last: %s", st.Failures, reason)}, now)
+			return nil
+		}
+		if st.State == Resuming {
+			// Still replaying: counted, the state stays.
 			return nil
 		}
 		if st.State != Degraded {
@@ -477,11 +484,11 @@ func (s *Store) Settle(ctx context.Context, partnerID string, now time.Time) (se
 		TableName: aws.String(s.Table),
 		Key:       table.Key(healthPK, partnerID),
 		UpdateExpression: aws.String("SET #st = :healthy, #since = :now, #code = :empty, #reason = :empty, #failures = :zero" +
-			" ADD #rev :one REMOVE #first"),
+			" ADD #rev :one"),
 		ConditionExpression: aws.String("#st = :resuming AND (attribute_not_exists(#parked) OR #parked <= :zero)"),
 		ExpressionAttributeNames: map[string]string{
 			"#st": "state", "#since": "since", "#code": "code", "#reason": "reason", "#failures": "failures",
-			"#rev": attrRev, "#first": attrFirstParkedAt, "#parked": attrParked,
+			"#rev": attrRev, "#parked": attrParked,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":healthy":  table.S(string(Healthy)),

@@ -98,7 +98,7 @@ func (m *Monitor) tickOne(ctx context.Context, st Status, rep *TickReport) error
 	}
 	if st.HeldTooLong(now) && now.Sub(st.ReportedOldAt) >= 24*time.Hour {
 		m.log().ErrorContext(ctx, "events held longer than the retention; they are kept, not dropped: resume the partner or fix its ConnectWise",
-			"alarm", "ParkedTooLong", "partnerId", st.PartnerID, "parked", st.Parked, "since", st.FirstParkedAt.UTC().Format(time.RFC3339),
+			"alarm", "ParkedTooLong", "partnerId", st.PartnerID, "parked", st.Parked, "pausedAt", st.PausedAt.UTC().Format(time.RFC3339),
 			"retentionDays", int(ParkedRetention/(24*time.Hour)))
 		m.Metrics.Count(map[string]float64{metrics.ParkedTooLong: float64(st.Parked)}, map[string]string{"partnerId": st.PartnerID})
 		if err := m.Health.ReportedOld(ctx, st.PartnerID, now); err != nil {

@@ -78,12 +78,11 @@ func (s *Store) Park(ctx context.Context, m queue.Message, customerID string, no
 			{Update: &types.Update{
 				TableName:                aws.String(s.Table),
 				Key:                      table.Key(healthPK, m.PartnerID),
-				UpdateExpression:         aws.String("ADD #parked :one SET #first = if_not_exists(#first, :now)"),
+				UpdateExpression:         aws.String("ADD #parked :one"),
 				ConditionExpression:      aws.String("#st = :paused OR #st = :resuming"),
-				ExpressionAttributeNames: map[string]string{"#parked": attrParked, "#first": attrFirstParkedAt, "#st": "state"},
+				ExpressionAttributeNames: map[string]string{"#parked": attrParked, "#st": "state"},
 				ExpressionAttributeValues: map[string]types.AttributeValue{
 					":one":      &types.AttributeValueMemberN{Value: "1"},
-					":now":      table.S(now.UTC().Format(time.RFC3339Nano)),
 					":paused":   table.S(string(Paused)),
 					":resuming": table.S(string(Resuming)),
 				},

@@ -197,6 +197,10 @@ func (c *CachedSecrets) PutSecrets(ctx context.Context, partnerID string, s Secr
 	return err
 }
 
+// Forget drops the partner's cached secrets: the next read goes to the
+// store (a probe after new keys were saved, or keys ConnectWise refused).
+func (c *CachedSecrets) Forget(partnerID string) { c.forget(partnerID) }
+
 func (c *CachedSecrets) forget(partnerID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -25,6 +25,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -51,6 +52,13 @@ type Config struct {
 	// stack and its tests; template.yaml never sets it) also allows
 	// loopback, for the ConnectWise simulator.
 	SitePolicy connectwise.SitePolicy
+	// AlarmTopicARN is the SNS topic a partner's pause is published to
+	// (ALARM_TOPIC_ARN; empty: the pause's ERROR log line only).
+	AlarmTopicARN string
+	// DeadLetterQueueARN is EventsDLQ's ARN (DEAD_LETTER_QUEUE_ARN, worker
+	// only): records from it are recorded in the event log (package
+	// deadletter). Empty: the worker has no dead-letter event source.
+	DeadLetterQueueARN string
 }
 
 // DevAllowLoopbackSites is the environment variable of the development
@@ -65,7 +73,9 @@ func ConfigFromEnv(getenv func(string) string, needQueue bool) (Config, error) {
 		SecretsPrefix:    getenv("SECRETS_PREFIX"),
 		MetricsNamespace: getenv("METRICS_NAMESPACE"),
 		LocalSecretsFile: getenv("LOCAL_SECRETS_FILE"),
+		AlarmTopicARN:    getenv("ALARM_TOPIC_ARN"),
 	}
+	c.DeadLetterQueueARN = getenv("DEAD_LETTER_QUEUE_ARN")
 	var missing []string
 	if c.TableName == "" {
 		missing = append(missing, "TABLE_NAME")
@@ -118,6 +128,9 @@ type Deps struct {
 	HTTPClient *http.Client
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// AWS is the AWS configuration the clients above were built from (the
+	// zero value locally), for a function that needs one more client.
+	AWS aws.Config
 }
 
 // Clock is Now, or time.Now.
@@ -187,6 +200,7 @@ func FromEnv(ctx context.Context, needQueue bool) (Config, Deps, error) {
 		SQS:        sqs.NewFromConfig(awsCfg),
 		HTTPClient: hc,
 		Logger:     logger,
+		AWS:        awsCfg,
 	}
 	if cfg.LocalSecretsFile != "" {
 		logger.Warn("using the LOCAL secrets file instead of Secrets Manager", "file", cfg.LocalSecretsFile)

@@ -32,6 +32,7 @@ import (
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/contract"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
+	"github.com/efs-cw/backupbridge/internal/health"
 	"github.com/efs-cw/backupbridge/internal/managedid"
 	"github.com/efs-cw/backupbridge/internal/metrics"
 	"github.com/efs-cw/backupbridge/internal/outcome"
@@ -59,6 +60,13 @@ type Worker struct {
 	// instead of the queue's visibility timeout; RetryBase is its first wait.
 	Requeue   Requeuer
 	RetryBase time.Duration
+	// Health is the partners' health and their held events (nil: no
+	// pausing, as in some unit tests).
+	Health *health.Store
+	// Alerts raises a pause's one alarm.
+	Alerts *health.Alerter
+	// Queue sends the replay jobs of a partner a probe resumed.
+	Queue health.Enqueuer
 	// Sync is the data sync (nil: tickets only).
 	Sync    *Sync
 	Metrics *metrics.EMF
@@ -183,6 +191,53 @@ func (w *Worker) handleRecord(ctx context.Context, rec events.SQSMessage) (retEr
 		return fmt.Errorf("undecodable message %s", rec.MessageId)
 	}
 	log = log.With("partnerId", m.PartnerID, "eventId", m.EventID, "job", m.Job)
+	switch m.Job {
+	case queue.JobProbe:
+		return w.probe(ctx, log, &m)
+	case queue.JobReplay:
+		return w.replay(ctx, log, &m)
+	}
+	switch w.run(ctx, log, &m, false) {
+	case fateRetry:
+		return errors.New("transient failure; retry")
+	case fateInFlight:
+		return errors.New("in flight elsewhere")
+	}
+	return nil
+}
+
+// fate is what became of one message's work.
+type fate int
+
+const (
+	// fateDone: done, or failed for good (recorded): acknowledge it.
+	fateDone fate = iota
+	// fateRetry: a transient failure: deliver it again.
+	fateRetry
+	// fateInFlight: another worker holds its claim.
+	fateInFlight
+	// fateParked: held while the partner is paused: acknowledge it (or, in
+	// a replay, leave it held).
+	fateParked
+)
+
+// run does one message's work: parks it if its partner is holding (unless
+// this is the replay of a held message), claims it, processes it, and
+// settles the partner's health from what ConnectWise answered.
+func (w *Worker) run(ctx context.Context, log *slog.Logger, m *queue.Message, replay bool) fate {
+	var st health.Status
+	if w.Health != nil && !replay {
+		var err error
+		if st, err = w.Health.Get(ctx, m.PartnerID); err != nil {
+			log.ErrorContext(ctx, "read partner health", "error", err)
+			return fateRetry
+		}
+		if st.Holding() {
+			if f, ok := w.park(ctx, log, m, st, nil); ok {
+				return f
+			}
+		}
+	}
 
 	lease := 2 * time.Minute
 	if dl, ok := ctx.Deadline(); ok {
@@ -191,58 +246,132 @@ func (w *Worker) handleRecord(ctx context.Context, rec events.SQSMessage) (retEr
 	state, cl, err := w.Claims.Begin(ctx, m.ClaimKey(), w.now(), lease)
 	if err != nil {
 		log.ErrorContext(ctx, "claim failed", "error", err)
-		return err
+		return fateRetry
 	}
 	switch state {
 	case claim.Done:
 		log.InfoContext(ctx, "duplicate delivery; already processed")
-		return nil
+		return fateDone
 	case claim.InFlight:
 		log.InfoContext(ctx, "another worker is processing this event; retry later")
-		return errors.New("in flight elsewhere")
+		return fateInFlight
 	}
 
-	retry := w.process(ctx, log, &m)
-	if retry {
-		if err := w.Claims.Abandon(context.WithoutCancel(ctx), cl); err != nil {
+	r := w.process(ctx, log, m, cl.Prior)
+	park := false
+	var hs health.Status
+	switch {
+	case r.pause != nil:
+		// Credentials refused, or a wait longer than the invocation.
+		if err := w.Claims.AbandonWith(context.WithoutCancel(ctx), cl, r.pause.Code, r.pause.Reason); err != nil {
 			log.WarnContext(ctx, "abandon claim", "error", err)
 		}
-		return errors.New("transient failure; retry")
+		if hs, err = w.pausePartner(ctx, log, m.PartnerID, *r.pause, replay); err != nil {
+			return fateRetry
+		}
+		park = true
+	case r.cwTransient != "" && w.Health != nil:
+		// A transient ConnectWise failure: count it; enough in a row pause.
+		var paused bool
+		hs, paused, err = w.Health.Failure(context.WithoutCancel(ctx), m.PartnerID, outcome.CodeUnavailable, r.cwTransient, w.now())
+		if err != nil {
+			log.WarnContext(ctx, "record partner failure", "error", err)
+		}
+		if paused {
+			w.forgetTarget(m.PartnerID)
+			w.announce(ctx, log, hs, replay)
+		}
+		if hs.State == health.Paused {
+			if err := w.Claims.AbandonWith(context.WithoutCancel(ctx), cl, r.lastCode, r.lastReason); err != nil {
+				log.WarnContext(ctx, "abandon claim", "error", err)
+			}
+			park = true
+		}
+	}
+	if park {
+		if replay {
+			// It stays held, first in its customer's line.
+			return fateParked
+		}
+		if f, ok := w.park(ctx, log, m, hs, r.retrying); ok {
+			return f
+		}
+		return fateRetry
+	}
+	if r.retry {
+		if err := w.Claims.AbandonWith(context.WithoutCancel(ctx), cl, r.lastCode, r.lastReason); err != nil {
+			log.WarnContext(ctx, "abandon claim", "error", err)
+		}
+		return fateRetry
 	}
 	if err := w.Claims.Complete(context.WithoutCancel(ctx), cl, w.now()); err != nil {
 		log.WarnContext(ctx, "complete claim", "error", err)
 	}
-	return nil
+	if w.Health != nil && r.calls > 0 && (st.State == health.Degraded || st.Failures > 0) {
+		if err := w.Health.Success(context.WithoutCancel(ctx), m.PartnerID, w.now()); err != nil {
+			log.WarnContext(ctx, "record partner success", "error", err)
+		}
+	}
+	return fateDone
 }
 
-// process does the message's work and records it. It reports whether the
-// message must be retried.
-// run collects the failures one message's processing records.
+// run collects what one message's processing recorded and met.
 type run struct {
 	mu       sync.Mutex
 	failures []eventlog.Entry
+	// retrying are the entries recorded as retrying: rewritten as parked if
+	// the message is parked.
+	retrying []eventlog.Entry
+	// pause is the first failure that pauses the partner (credentials
+	// refused, a Retry-After longer than the invocation).
+	pause *health.Cause
+	// cwTransient is the last transient ConnectWise failure (5xx, timeout,
+	// 429 after the client's retries): it counts towards a pause.
+	cwTransient string
+	// lastCode and lastReason are the last failure, kept on the claim for
+	// the dead-letter queue's entry.
+	lastCode, lastReason string
 }
 
 type runKey struct{}
 
-func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message) (retry bool) {
+// processed is what process reports.
+type processed struct {
+	retry                bool
+	pause                *health.Cause
+	cwTransient          string
+	lastCode, lastReason string
+	retrying             []eventlog.Entry
+	calls                int64
+}
+
+// process does the message's work and records it.
+func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message, prior claim.Attempt) processed {
 	started := w.now()
 	var calls atomic.Int64
 	ctx = withCallCounter(ctx, &calls)
 	thisRun := &run{}
 	ctx = context.WithValue(ctx, runKey{}, thisRun)
+	retry := w.processRun(ctx, log, m, prior, &calls, started, thisRun)
+	thisRun.mu.Lock()
+	defer thisRun.mu.Unlock()
+	return processed{retry: retry, pause: thisRun.pause, cwTransient: thisRun.cwTransient,
+		lastCode: thisRun.lastCode, lastReason: thisRun.lastReason, retrying: thisRun.retrying, calls: calls.Load()}
+}
+
+func (w *Worker) processRun(ctx context.Context, log *slog.Logger, m *queue.Message, prior claim.Attempt, calls *atomic.Int64, started time.Time, thisRun *run) (retry bool) {
 	base := eventlog.Entry{PartnerID: m.PartnerID, EventID: m.EventID, At: started}
 
 	if m.Job == queue.JobSync {
 		base.CustomerID = m.CustomerID
 		target, err := w.target(ctx, m.PartnerID, m.Force)
 		if err != nil {
-			return w.recordFailure(ctx, log, base, eventlog.WhatSync, nil, err, &calls, started)
+			return w.recordFailure(ctx, log, base, eventlog.WhatSync, nil, err, calls, started)
 		}
 		if w.Sync == nil {
 			return false
 		}
-		return w.syncCustomer(ctx, log, target, contract.Customer{ID: m.CustomerID}, m.Force, base, nil, &calls, started)
+		return w.syncCustomer(ctx, log, target, contract.Customer{ID: m.CustomerID}, m.Force, base, nil, calls, started)
 	}
 
 	ev, err := contract.Parse(m.Event)
@@ -263,12 +392,12 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 
 	target, err := w.target(ctx, m.PartnerID, m.Job == queue.JobReprocess)
 	if err != nil {
-		return w.recordFailure(ctx, log, base, eventlog.WhatEvent, m.Event, err, &calls, started)
+		return w.recordFailure(ctx, log, base, eventlog.WhatEvent, m.Event, err, calls, started)
 	}
 
 	if m.Job == queue.JobEvent {
 		if err := w.recordUsage(ctx, m, ev); err != nil {
-			return w.recordFailure(ctx, log, base, eventlog.WhatEvent, m.Event, err, &calls, started)
+			return w.recordFailure(ctx, log, base, eventlog.WhatEvent, m.Event, err, calls, started)
 		}
 	}
 
@@ -276,12 +405,12 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 	recorded := 0
 	for _, r := range results {
 		base.Subject = subject(r)
-		if r.Noop {
+		if r.Noop && prior.Attempts == 0 {
 			continue
 		}
 		recorded++
 		if r.Err != nil {
-			if w.recordFailure(ctx, log, base, eventlog.WhatTicket, m.Event, r.Err, &calls, started) {
+			if w.recordFailure(ctx, log, base, eventlog.WhatTicket, m.Event, r.Err, calls, started) {
 				retry = true
 			}
 			continue
@@ -291,6 +420,11 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 		e.Outcome = eventlog.OutcomeDone
 		if r.Action == tickets.ActionSkipped {
 			e.Outcome = eventlog.OutcomeSkipped
+			if r.Noop {
+				// A retry: an earlier attempt may have left a "retrying"
+				// entry for this fault; this one is the last word.
+				e.Message = fmt.Sprintf("nothing left to do on attempt %d: %s", prior.Attempts+1, describe(r))
+			}
 		} else {
 			w.Metrics.Count(map[string]float64{metrics.PushSucceeded: 1}, map[string]string{"partnerId": m.PartnerID})
 		}
@@ -298,9 +432,12 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 		w.record(ctx, log, e)
 	}
 	base.Subject = ""
-	if w.Sync != nil && synchronizes(target.Partner, ev) {
+	thisRun.mu.Lock()
+	paused := thisRun.pause != nil
+	thisRun.mu.Unlock()
+	if w.Sync != nil && synchronizes(target.Partner, ev) && !paused {
 		recorded++
-		if w.syncCustomer(ctx, log, target, ev.Customer, m.Job == queue.JobReprocess, base, m.Event, &calls, started) {
+		if w.syncCustomer(ctx, log, target, ev.Customer, m.Job == queue.JobReprocess, base, m.Event, calls, started) {
 			retry = true
 		}
 	}
@@ -346,19 +483,45 @@ func describe(r tickets.Result) string {
 	return s
 }
 
-// recordFailure logs a failure and reports whether it is transient.
+// recordFailure logs a failure and reports whether the message must not be
+// completed (transient, or the partner is being paused).
 func (w *Worker) recordFailure(ctx context.Context, log *slog.Logger, base eventlog.Entry, what eventlog.What, body json.RawMessage, err error, calls *atomic.Int64, started time.Time) bool {
 	c := outcome.Of(err)
 	e := base
 	e.What, e.Code, e.Message, e.Remedy = what, c.Code, err.Error(), c.Remedy
 	e.ConnectWiseMessage = outcome.ConnectWiseMessage(err)
 	e.Calls, e.DurationMS = int(calls.Load()), w.now().Sub(started).Milliseconds()
+	thisRun, _ := ctx.Value(runKey{}).(*run)
+	if cause := w.pauseCause(ctx, err, c); cause != nil {
+		// No PushFailed metric: the pause raises its own one alarm, not
+		// one per held event.
+		e.Code, e.Outcome = cause.Code, eventlog.OutcomeParked
+		e.Remedy = "none needed for this event: the partner is paused and the event is held; it replays in order when ConnectWise answers again (a probe succeeds) or an operator resumes the partner. " + c.Remedy
+		if thisRun != nil {
+			thisRun.mu.Lock()
+			if thisRun.pause == nil {
+				thisRun.pause = cause
+			}
+			thisRun.mu.Unlock()
+		}
+		w.record(ctx, log, e)
+		log.WarnContext(ctx, "push failed; the partner is being paused", "code", cause.Code, "error", err.Error())
+		return true
+	}
 	if c.Kind == outcome.KindPermanent {
 		e.Outcome, e.Event = eventlog.OutcomeFailed, body
 	} else {
 		e.Outcome = eventlog.OutcomeRetrying
 		if e.Remedy == "" {
 			e.Remedy = "none needed yet: the event is retried automatically, and reaches the dead-letter queue if it keeps failing"
+		}
+		if thisRun != nil {
+			thisRun.mu.Lock()
+			thisRun.lastCode, thisRun.lastReason = c.Code, err.Error()
+			if c.Code == outcome.CodeUnavailable {
+				thisRun.cwTransient = err.Error()
+			}
+			thisRun.mu.Unlock()
 		}
 	}
 	if c.Code != outcome.CodeBusy {
@@ -373,9 +536,14 @@ func (w *Worker) record(ctx context.Context, log *slog.Logger, e eventlog.Entry)
 	if err := w.Log.Record(context.WithoutCancel(ctx), e); err != nil {
 		log.ErrorContext(ctx, "event log write failed", "error", err)
 	}
-	if run, ok := ctx.Value(runKey{}).(*run); ok && e.Outcome == eventlog.OutcomeFailed {
+	if run, ok := ctx.Value(runKey{}).(*run); ok {
 		run.mu.Lock()
-		run.failures = append(run.failures, e)
+		switch e.Outcome {
+		case eventlog.OutcomeFailed:
+			run.failures = append(run.failures, e)
+		case eventlog.OutcomeRetrying:
+			run.retrying = append(run.retrying, e)
+		}
 		run.mu.Unlock()
 	}
 	log.InfoContext(ctx, "event processed", "what", e.What, "outcome", e.Outcome, "code", e.Code, "ticketId", e.TicketID, "calls", e.Calls, "message", e.Message)

@@ -1,9 +1,11 @@
 package consoletest_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -18,7 +20,12 @@ func (e *env) clickAndWait(what, sel, want string) {
 	e.t.Helper()
 	e.run(what, chromedp.Click(chromedp.CSS(sel)))
 	eventually(e.t, what+": "+want, func() bool {
-		return strings.Contains(get(e, "location", chromedp.Location()), want)
+		// While the page navigates the tab may answer "Inspected target
+		// navigated or closed": not there yet.
+		ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+		defer cancel()
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		return err == nil && strings.Contains(loc, want)
 	}, func() { e.t.Logf("at %s:\n%s", get(e, "location", chromedp.Location()), e.text()) })
 	e.run(what+": page", chromedp.WaitVisible(chromedp.CSS("main")))
 }

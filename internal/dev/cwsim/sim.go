@@ -47,6 +47,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,6 +106,7 @@ type Sim struct {
 
 	faultMu sync.Mutex
 	faults  []*pendingFault
+	chaos   atomic.Pointer[chaosMode] // SetChaos (chaos.go); nil: off
 
 	callMu sync.Mutex
 	calls  []Call
@@ -267,6 +269,20 @@ func (s *Sim) AddMember(companyID, publicKey, privateKey string) {
 	s.st.members = append(s.st.members, member{companyID, publicKey, privateKey})
 }
 
+// RemoveMember revokes an API member's keys, as a ConnectWise
+// administrator deleting the member or regenerating its keys would: calls
+// with them are answered 401 from now on. It reports whether the member
+// existed.
+func (s *Sim) RemoveMember(companyID, publicKey string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.st.members)
+	s.st.members = slices.DeleteFunc(s.st.members, func(m member) bool {
+		return strings.EqualFold(m.companyID, companyID) && m.publicKey == publicKey
+	})
+	return len(s.st.members) < n
+}
+
 // ServeHTTP serves one request: fault injection first, then
 // /login/companyinfo, then the authenticated API.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -289,6 +305,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	var resp response
 	f := s.takeFault(r.Method, rel)
+	if f == nil {
+		f = s.chaosFault(r.Method, rel) // the random fault mode, when on
+	}
 	if f != nil {
 		call.Fault = true
 		if f.Delay > 0 {

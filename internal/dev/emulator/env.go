@@ -19,14 +19,16 @@ func LogicalID(name string) string {
 }
 
 // awsOnlyEnv are variables naming resources the local stack has no stand-in
-// for (the console's Cognito sign-in); left empty, that sign-in is off.
-var awsOnlyEnv = map[string]bool{"COGNITO_ISSUER": true, "COGNITO_DOMAIN": true, "CONSOLE_SECRET_ID": true}
+// for (the console's Cognito sign-in, the alarm topic); left empty, that
+// sign-in is off and a pause's alarm is its log line only.
+var awsOnlyEnv = map[string]bool{"COGNITO_ISSUER": true, "COGNITO_DOMAIN": true, "CONSOLE_SECRET_ID": true, "ALARM_TOPIC_ARN": true}
 
 // FunctionEnv is the environment template.yaml gives the function logicalID
 // (Globals applied, parameters at their defaults), pointed at the local
 // stack st:
 //
-//   - !Ref of a table is its physical name in st, !Ref of a queue its URL;
+//   - !Ref of a table is its physical name in st, !Ref of a queue its URL,
+//     !GetAtt of a queue's Arn its ARN;
 //   - what Lambda itself sets: AWS_REGION and the credentials (st's static
 //     ones), and the AWS_LAMBDA_FUNCTION_NAME, _TIMEOUT and _MEMORY_SIZE the
 //     emulator reads (name = logical id; timeout and memory from the template);
@@ -63,6 +65,12 @@ func FunctionEnv(def *stackdef.Stack, logicalID string, st *localaws.Stack) (map
 			}
 			if u := st.QueueURLs[v.Scalar]; u != "" {
 				env[name] = u
+				continue
+			}
+		}
+		if v.Tag == "!GetAtt" && v.Attribute() == "Arn" {
+			if arn := st.QueueARNs[v.Target()]; arn != "" {
+				env[name] = arn
 				continue
 			}
 		}

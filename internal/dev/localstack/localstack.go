@@ -11,8 +11,10 @@
 //     function serves it), with the token sign-in: the operator token or a
 //     viewer token;
 //   - the SQS event-source loop invoking the worker handler with SQS batches
-//     (ReportBatchItemFailures honoured, failures redelivered, then the DLQ);
-//   - the resync schedule as a ticker;
+//     (ReportBatchItemFailures honoured, failures redelivered, then the DLQ),
+//     and a second one on the DLQ, whose records the worker records in the
+//     event log as dead letters;
+//   - the resync schedule and the one-minute health tick as tickers;
 //   - the built-in ConnectWise simulator (HTTPS, its private CA trusted via
 //     SSL_CERT_FILE), unless a real ConnectWise site is configured;
 //   - a seeded demo partner.
@@ -36,6 +38,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/efs-cw/backupbridge/internal/admin"
@@ -45,6 +48,7 @@ import (
 	"github.com/efs-cw/backupbridge/internal/dev/localaws"
 	"github.com/efs-cw/backupbridge/internal/dev/stackdef"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
+	"github.com/efs-cw/backupbridge/internal/health"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
 	"github.com/efs-cw/backupbridge/internal/resync"
@@ -113,6 +117,9 @@ type Service struct {
 	Webhook *webhook.Handler
 	Worker  *worker.Worker
 	Resync  *resync.Resync
+	// Monitor is the partners' health tick (the resync function's health
+	// schedule).
+	Monitor *health.Monitor
 	Admin   *admin.API
 	// Console is the operator console over Admin (its sign-in: TokenSignIn).
 	Console *console.Console
@@ -124,6 +131,7 @@ type Service struct {
 	Faults  *tickets.FaultStore
 	Queue   *queue.SQS
 	Usage   *usage.Store
+	Health  *health.Store
 }
 
 // Stack is the running local service.
@@ -133,6 +141,10 @@ type Stack struct {
 	Sim         *cwsim.Sim // nil with NoSimulator
 	Demo        *Demo      // nil with NoDemo
 	EventSource *localaws.EventSource
+	// DeadLetterSource is the worker's second event source, on the DLQ
+	// (template.yaml's WorkerFunctionDeadLetters): it records dead letters
+	// in the event log (package deadletter).
+	DeadLetterSource *localaws.EventSource
 	// URL is the local API Gateway's base URL (http://127.0.0.1:port).
 	URL           string
 	OperatorToken string
@@ -245,6 +257,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		LocalSecretsFile:  filepath.Join(opts.Dir, "LOCAL-ONLY-secrets.json"),
 		SitePolicy:        policy,
 	}
+	cfg.DeadLetterQueueARN = st.AWS.QueueARNs["EventsDLQ"]
 	secrets := &partner.LocalSecretsFile{Path: cfg.LocalSecretsFile}
 	deps := service.Deps{
 		DynamoDB:   st.AWS.DynamoDB,
@@ -262,6 +275,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			MetricsOut: opts.MetricsOut,
 		}),
 		Resync:   resyncfn.New(cfg, deps),
+		Monitor:  resyncfn.Monitor(cfg, deps, opts.MetricsOut),
 		Admin:    adminfn.New(cfg, deps),
 		Partners: &partner.Store{DB: deps.DynamoDB, Table: cfg.TableName},
 		Secrets:  secrets,
@@ -269,6 +283,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Faults:   &tickets.FaultStore{DB: deps.DynamoDB, Table: cfg.TableName},
 		Queue:    &queue.SQS{Client: deps.SQS, URL: cfg.QueueURL},
 		Usage:    &usage.Store{DB: deps.DynamoDB, Table: cfg.TableName},
+		Health:   &health.Store{DB: deps.DynamoDB, Table: cfg.TableName},
 	}
 	// The console's session and CSRF key lives as long as this process:
 	// a restart signs everyone out.
@@ -293,6 +308,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Handler:       st.Service.Worker.Handle,
 		BatchSize:     10,
 		Concurrency:   opts.WorkerConcurrency,
+		InvokeTimeout: opts.InvokeTimeout,
+		Log:           logger,
+	}
+	// The same handler; the worker tells the DLQ's records by their ARN.
+	st.DeadLetterSource = &localaws.EventSource{
+		SQS:           st.AWS.SQS,
+		QueueURL:      st.DLQURL,
+		QueueARN:      cfg.DeadLetterQueueARN,
+		Handler:       st.Service.Worker.Handle,
+		BatchSize:     10,
+		Concurrency:   1,
 		InvokeTimeout: opts.InvokeTimeout,
 		Log:           logger,
 	}
@@ -335,14 +361,31 @@ func (st *Stack) WebhookURL(partnerID string) string {
 	return st.URL + "/v1/partners/" + partnerID + "/events"
 }
 
-// RunWorkers runs the event-source loop until ctx ends.
-func (st *Stack) RunWorkers(ctx context.Context) error { return st.EventSource.Run(ctx) }
+// RunWorkers runs the event-source loops, the events queue's and the
+// dead-letter queue's, until ctx ends.
+func (st *Stack) RunWorkers(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var queueErr, dlqErr error
+	wg.Go(func() { queueErr = st.EventSource.Run(ctx) })
+	wg.Go(func() { dlqErr = st.DeadLetterSource.Run(ctx) })
+	wg.Wait()
+	return errors.Join(queueErr, dlqErr)
+}
 
 // RunSchedule runs the resync every interval until ctx ends, as the
 // EventBridge schedule would.
 func (st *Stack) RunSchedule(ctx context.Context, every time.Duration) {
 	localaws.Every(ctx, every, func(ctx context.Context) error {
 		_, err := st.Service.Resync.Run(ctx)
+		return err
+	}, st.log)
+}
+
+// RunHealth runs the partners' health tick every interval until ctx ends,
+// as the template's one-minute health schedule would.
+func (st *Stack) RunHealth(ctx context.Context, every time.Duration) {
+	localaws.Every(ctx, every, func(ctx context.Context) error {
+		_, err := st.Service.Monitor.Tick(ctx)
 		return err
 	}, st.log)
 }

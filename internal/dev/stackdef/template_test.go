@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/efs-cw/backupbridge/internal/service/resyncfn"
+	"github.com/efs-cw/backupbridge/internal/service/workerfn"
 )
 
 // The checks below run on the real template.yaml (embedded in package
@@ -176,6 +179,9 @@ func TestEventsQueueRedrivesToTheDLQ(t *testing.T) {
 	if q.MaxReceiveCount < 5 {
 		t.Errorf("EventsQueue maxReceiveCount = %d, want at least 5", q.MaxReceiveCount)
 	}
+	if q.MaxReceiveCount != workerfn.QueueMaxReceives {
+		t.Errorf("EventsQueue maxReceiveCount = %d, but workerfn.QueueMaxReceives (what dead letters say) is %d", q.MaxReceiveCount, workerfn.QueueMaxReceives)
+	}
 	worker := mustFunction(t, s, "WorkerFunction")
 	if q.VisibilityTimeout < 6*worker.Timeout {
 		t.Errorf("EventsQueue VisibilityTimeout = %d s, want at least 6 x WorkerFunction's %d s", q.VisibilityTimeout, worker.Timeout)
@@ -197,69 +203,89 @@ func TestEventsQueueRedrivesToTheDLQ(t *testing.T) {
 // eventSourceMappingType is the CloudFormation type of an event source mapping.
 const eventSourceMappingType = "AWS::Lambda::EventSourceMapping"
 
-// TestWorkerConsumesEventsQueueWithBatchItemFailures: the worker's trigger is
-// an explicit event source mapping on EventsQueue (see
-// TestNoAccountWideSQSAccess for why not a SAM SQS event), with partial
-// batch responses and the batching of docs/design.md, and the worker's role
-// has what Lambda's poller needs on that queue.
+// TestWorkerConsumesEventsQueueWithBatchItemFailures: the worker's triggers
+// are explicit event source mappings (see TestNoAccountWideSQSAccess for why
+// not SAM SQS events), with partial batch responses: on EventsQueue with the
+// batching of docs/design.md, and on EventsDLQ (the dead-letter recorder,
+// package deadletter), each queue's records told apart by
+// DEAD_LETTER_QUEUE_ARN; the worker's role has what Lambda's poller needs on
+// each queue.
 func TestWorkerConsumesEventsQueueWithBatchItemFailures(t *testing.T) {
 	t.Parallel()
 	s := loadTemplate(t)
 	mappings := s.ResourcesOfType(eventSourceMappingType)
-	if len(mappings) != 1 {
-		t.Fatalf("%d %s resources, want 1 (the worker's)", len(mappings), eventSourceMappingType)
+	ids := make([]string, 0, len(mappings))
+	for _, m := range mappings {
+		ids = append(ids, m.LogicalID)
 	}
-	m := mappings[0]
-	// SAM's id for the mapping it generated from the former SQS event: kept
-	// so that a deployed stack updates its mapping in place.
-	if m.LogicalID != "WorkerFunctionQueue" {
-		t.Errorf("the event source mapping is %s, want WorkerFunctionQueue", m.LogicalID)
+	// WorkerFunctionQueue is SAM's id for the mapping it generated from the
+	// former SQS event: kept so that a deployed stack updates its mapping
+	// in place.
+	if want := []string{"WorkerFunctionDeadLetters", "WorkerFunctionQueue"}; !slices.Equal(ids, want) {
+		t.Fatalf("%s resources %v, want %v", eventSourceMappingType, ids, want)
 	}
-	p := m.Properties
-	if src := p.Get("EventSourceArn"); src.Tag != "!GetAtt" || !src.Points("EventsQueue") || src.Attribute() != "Arn" {
-		t.Errorf("%s: EventSourceArn = %s, want !GetAtt EventsQueue.Arn", m.LogicalID, src)
-	}
-	if fn := p.Get("FunctionName"); !fn.Points("WorkerFunction") {
-		t.Errorf("%s: FunctionName = %s, want WorkerFunction", m.LogicalID, fn)
-	}
-	if en := p.Get("Enabled"); !en.IsZero() {
-		if on, err := en.Bool(); err != nil || !on {
-			t.Errorf("%s: Enabled = %s, want true", m.LogicalID, en)
-		}
-	}
-	var types []string
-	for _, v := range p.Get("FunctionResponseTypes").Items() {
-		types = append(types, v.Scalar)
-	}
-	if !slices.Contains(types, "ReportBatchItemFailures") {
-		t.Errorf("%s: FunctionResponseTypes = %q, want ReportBatchItemFailures", m.LogicalID, types)
-	}
-	checkInt := func(path []string, want int) {
-		t.Helper()
-		if n, err := p.Get(path...).Int(); err != nil || n != want {
-			t.Errorf("%s: %s = %s, want %d", m.LogicalID, strings.Join(path, "."), p.Get(path...), want)
-		}
-	}
-	checkInt([]string{"BatchSize"}, 10)
-	checkInt([]string{"MaximumBatchingWindowInSeconds"}, 1)
-	checkInt([]string{"ScalingConfig", "MaximumConcurrency"}, 20)
-
 	worker := mustFunction(t, s, "WorkerFunction")
-	granted := map[string]bool{}
-	for _, st := range worker.Statements {
-		if st.Effect != "Allow" || len(st.Resources) != 1 {
-			continue
+	for _, c := range []struct {
+		id, queue           string
+		window, concurrency int
+	}{
+		{"WorkerFunctionQueue", "EventsQueue", 1, 20},
+		{"WorkerFunctionDeadLetters", "EventsDLQ", 0, 2},
+	} {
+		m, _ := s.Resource(c.id)
+		p := m.Properties
+		if src := p.Get("EventSourceArn"); src.Tag != "!GetAtt" || !src.Points(c.queue) || src.Attribute() != "Arn" {
+			t.Errorf("%s: EventSourceArn = %s, want !GetAtt %s.Arn", c.id, src, c.queue)
 		}
-		if r := st.Resources[0]; r.Tag == "!GetAtt" && r.Points("EventsQueue") && r.Attribute() == "Arn" {
-			for _, a := range st.Actions {
-				granted[a] = true
+		if fn := p.Get("FunctionName"); !fn.Points("WorkerFunction") {
+			t.Errorf("%s: FunctionName = %s, want WorkerFunction", c.id, fn)
+		}
+		if en := p.Get("Enabled"); !en.IsZero() {
+			if on, err := en.Bool(); err != nil || !on {
+				t.Errorf("%s: Enabled = %s, want true", c.id, en)
+			}
+		}
+		var types []string
+		for _, v := range p.Get("FunctionResponseTypes").Items() {
+			types = append(types, v.Scalar)
+		}
+		if !slices.Contains(types, "ReportBatchItemFailures") {
+			t.Errorf("%s: FunctionResponseTypes = %q, want ReportBatchItemFailures", c.id, types)
+		}
+		checkInt := func(path []string, want int) {
+			t.Helper()
+			if n, err := p.Get(path...).Int(); err != nil || n != want {
+				t.Errorf("%s: %s = %s, want %d", c.id, strings.Join(path, "."), p.Get(path...), want)
+			}
+		}
+		checkInt([]string{"BatchSize"}, 10)
+		checkInt([]string{"MaximumBatchingWindowInSeconds"}, c.window)
+		checkInt([]string{"ScalingConfig", "MaximumConcurrency"}, c.concurrency)
+
+		// Lambda refuses a mapping on a queue whose visibility timeout is
+		// shorter than the function's timeout.
+		if q, ok := s.Queue(c.queue); !ok || q.VisibilityTimeout < worker.Timeout {
+			t.Errorf("%s: VisibilityTimeout = %d s, shorter than WorkerFunction's %d s", c.queue, q.VisibilityTimeout, worker.Timeout)
+		}
+		granted := map[string]bool{}
+		for _, st := range worker.Statements {
+			if st.Effect != "Allow" || len(st.Resources) != 1 {
+				continue
+			}
+			if r := st.Resources[0]; r.Tag == "!GetAtt" && r.Points(c.queue) && r.Attribute() == "Arn" {
+				for _, a := range st.Actions {
+					granted[a] = true
+				}
+			}
+		}
+		for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"} {
+			if !granted[a] {
+				t.Errorf("WorkerFunction: no statement allows %s on !GetAtt %s.Arn (the event source mapping %s polls with the function's role)", a, c.queue, c.id)
 			}
 		}
 	}
-	for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"} {
-		if !granted[a] {
-			t.Errorf("WorkerFunction: no statement allows %s on !GetAtt EventsQueue.Arn (the event source mapping polls with the function's role)", a)
-		}
+	if v := worker.Env["DEAD_LETTER_QUEUE_ARN"]; v.Tag != "!GetAtt" || !v.Points("EventsDLQ") || v.Attribute() != "Arn" {
+		t.Errorf("WorkerFunction: DEAD_LETTER_QUEUE_ARN = %s, want !GetAtt EventsDLQ.Arn (the worker tells dead letters apart by it)", v)
 	}
 }
 
@@ -431,7 +457,7 @@ func TestAlarms(t *testing.T) {
 		t.Errorf("AlarmTopic must be an AWS::SNS::Topic with Condition CreateAlarmTopic, got %+v", topic)
 	}
 
-	required := []string{"DLQHasMessagesAlarm", "PushFailuresAlarm", "QueueAgeAlarm", "WebhookServerErrorsAlarm"}
+	required := []string{"DLQRecorderFailingAlarm", "DeadLetteredAlarm", "PushFailuresAlarm", "QueueAgeAlarm", "WebhookServerErrorsAlarm"}
 	for _, f := range s.Functions {
 		required = append(required, f.LogicalID+"ErrorsAlarm")
 	}
@@ -482,8 +508,11 @@ func TestAlarms(t *testing.T) {
 		threshold                                                           float64
 	}
 	want := map[string]metric{
-		"DLQHasMessagesAlarm": {"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "EventsDLQ", "QueueName", "Maximum", "GreaterThanThreshold", 60, 0},
-		"QueueAgeAlarm":       {"AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "EventsQueue", "QueueName", "Maximum", "GreaterThanThreshold", 60, 60},
+		// Dead letters are recorded and deleted within seconds: one left
+		// 15 minutes means the recorder fails.
+		"DLQRecorderFailingAlarm": {"AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "EventsDLQ", "QueueName", "Maximum", "GreaterThanThreshold", 60, 900},
+		"DeadLetteredAlarm":       {"!Ref MetricsNamespace", "DeadLettered", "", "", "", "Sum", "GreaterThanOrEqualToThreshold", 300, 1},
+		"QueueAgeAlarm":           {"AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "EventsQueue", "QueueName", "Maximum", "GreaterThanThreshold", 60, 60},
 		// The worker emits ConnectWisePushFailed in EMF without dimensions;
 		// an alarm with any dimension would never see a data point.
 		"PushFailuresAlarm":        {"!Ref MetricsNamespace", "ConnectWisePushFailed", "", "", "", "Sum", "GreaterThanOrEqualToThreshold", 300, 1},
@@ -521,23 +550,31 @@ func TestResyncRunsOnTheSchedule(t *testing.T) {
 	t.Parallel()
 	s := loadTemplate(t)
 	resync := mustFunction(t, s, "ResyncFunction")
-	found := false
+	daily, tick := false, false
 	for _, e := range resync.Events {
-		switch e.Type {
-		case "Schedule":
-			found = true
-			if sched := e.Properties.Get("Schedule"); !sched.Points("ResyncSchedule") {
-				t.Errorf("schedule event %s: Schedule = %s, want !Ref ResyncSchedule", e.Name, sched)
+		if e.Type != "Schedule" {
+			t.Errorf("ResyncFunction event %s: type %s, want Schedule", e.Name, e.Type)
+			continue
+		}
+		sched, input := e.Properties.Get("Schedule"), e.Properties.Get("Input")
+		switch {
+		case sched.Points("ResyncSchedule"):
+			daily = true
+			if !input.IsZero() {
+				t.Errorf("daily schedule %s has an Input (%s): the resync runs on the EventBridge event", e.Name, input)
 			}
-		case "ScheduleV2":
-			found = true
-			if sched := e.Properties.Get("ScheduleExpression"); !sched.Points("ResyncSchedule") {
-				t.Errorf("schedule event %s: ScheduleExpression = %s, want !Ref ResyncSchedule", e.Name, sched)
+		case sched.String() == "rate(1 minute)":
+			// The health tick: resyncfn.Handler runs it on this input.
+			tick = true
+			if input.Scalar != `{"task":"`+resyncfn.TaskHealth+`"}` {
+				t.Errorf("health schedule %s: Input = %s, want {\"task\":%q}", e.Name, input, resyncfn.TaskHealth)
 			}
+		default:
+			t.Errorf("ResyncFunction schedule %s: %s is neither !Ref ResyncSchedule nor the health tick's rate(1 minute)", e.Name, sched)
 		}
 	}
-	if !found {
-		t.Error("ResyncFunction has no Schedule or ScheduleV2 event")
+	if !daily || !tick {
+		t.Errorf("ResyncFunction: daily resync schedule %v, health tick %v; want both", daily, tick)
 	}
 	if p := s.Parameters["ResyncSchedule"]; p.Default != "cron(15 3 * * ? *)" {
 		t.Errorf("ResyncSchedule default = %q", p.Default)
@@ -749,6 +786,8 @@ var (
 		"METRICS_NAMESPACE":        "!Ref MetricsNamespace",
 		"LOG_LEVEL":                "!Ref LogLevel",
 		"EVENT_LOG_RETENTION_DAYS": "!Ref EventLogRetentionDays",
+		"DEAD_LETTER_QUEUE_ARN":    "!GetAtt EventsDLQ.Arn",
+		"ALARM_TOPIC_ARN":          "!If [CreateAlarmTopic, !Ref AlarmTopic, !Ref AlarmTopicArn]",
 		// The console's sign-in (AdminFunction only; TestConsoleSignIn).
 		"COGNITO_ISSUER":    `!Sub "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${ConsoleUserPool}"`,
 		"COGNITO_DOMAIN":    `!Sub "https://${ConsoleUserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"`,
@@ -765,8 +804,8 @@ func TestFunctionEnvironment(t *testing.T) {
 	common := []string{"TABLE_NAME", "SECRETS_PREFIX", "LOG_LEVEL"}
 	need := map[string][]string{
 		"WebhookFunction": {"QUEUE_URL"},
-		"WorkerFunction":  {"QUEUE_URL", "METRICS_NAMESPACE", "EVENT_LOG_RETENTION_DAYS"},
-		"ResyncFunction":  {"QUEUE_URL"},
+		"WorkerFunction":  {"QUEUE_URL", "METRICS_NAMESPACE", "EVENT_LOG_RETENTION_DAYS", "DEAD_LETTER_QUEUE_ARN", "ALARM_TOPIC_ARN"},
+		"ResyncFunction":  {"QUEUE_URL", "METRICS_NAMESPACE"},
 		"AdminFunction":   append([]string{"QUEUE_URL"}, consoleEnv...),
 	}
 	for id, extra := range need {

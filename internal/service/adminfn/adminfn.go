@@ -17,7 +17,9 @@ import (
 
 	"github.com/efs-cw/backupbridge/internal/admin"
 	"github.com/efs-cw/backupbridge/internal/console"
+	"github.com/efs-cw/backupbridge/internal/deadletter"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
+	"github.com/efs-cw/backupbridge/internal/health"
 	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
 	"github.com/efs-cw/backupbridge/internal/service"
@@ -27,18 +29,21 @@ import (
 
 // New assembles the operator API.
 func New(cfg service.Config, d service.Deps) *admin.API {
-	return &admin.API{
+	a := &admin.API{
 		Partners:   &partner.Store{DB: d.DynamoDB, Table: cfg.TableName},
 		Secrets:    d.CachedSecrets(),
 		Log:        &eventlog.Log{DB: d.DynamoDB, Table: cfg.TableName, Retention: cfg.EventLogRetention},
 		Queue:      &queue.SQS{Client: d.SQS, URL: cfg.QueueURL},
 		Usage:      &usage.Store{DB: d.DynamoDB, Table: cfg.TableName},
 		Customers:  &syncslot.Slots{DB: d.DynamoDB, Table: cfg.TableName},
+		Health:     &health.Store{DB: d.DynamoDB, Table: cfg.TableName},
 		HTTPClient: d.ConnectWiseClient(),
 		SitePolicy: cfg.SitePolicy,
 		Now:        d.Clock(),
 		Logger:     d.Log(),
 	}
+	a.DeadLetters = &deadletter.Recorder{Log: a.Log, Queue: &queue.SQS{Client: d.SQS, URL: cfg.QueueURL}, Now: d.Clock(), Logger: d.Log()}
+	return a
 }
 
 // Console builds the operator console over api (its Routes, called in

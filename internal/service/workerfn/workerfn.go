@@ -5,12 +5,18 @@
 package workerfn
 
 import (
+	"context"
 	"io"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
 	"github.com/efs-cw/backupbridge/internal/claim"
 	"github.com/efs-cw/backupbridge/internal/connectwise"
+	"github.com/efs-cw/backupbridge/internal/deadletter"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
+	"github.com/efs-cw/backupbridge/internal/health"
 	"github.com/efs-cw/backupbridge/internal/managedid"
 	"github.com/efs-cw/backupbridge/internal/metrics"
 	"github.com/efs-cw/backupbridge/internal/partner"
@@ -25,6 +31,10 @@ import (
 // ClaimRetention is how long a message's work claims (EVENT#, USAGE#) are
 // kept.
 const ClaimRetention = 14 * 24 * time.Hour
+
+// QueueMaxReceives is EventsQueue's maxReceiveCount in template.yaml (the
+// stackdef tests check): the receives after which a message is dead-lettered.
+const QueueMaxReceives = 10
 
 // Options are the worker's own settings. The zero value is the deployed
 // configuration but for MetricsOut.
@@ -50,6 +60,7 @@ func New(cfg service.Config, d service.Deps, opts Options) *worker.Worker {
 		ManagedIDs: &managedid.DynamoStore{DB: d.DynamoDB, Table: cfg.TableName},
 		RetryBase:  opts.RetryBase,
 		Log:        &eventlog.Log{DB: d.DynamoDB, Table: cfg.TableName, Retention: cfg.EventLogRetention},
+		Health:     &health.Store{DB: d.DynamoDB, Table: cfg.TableName},
 		Tickets: &tickets.Service{
 			Faults: &tickets.FaultStore{DB: d.DynamoDB, Table: cfg.TableName},
 			Boards: &tickets.Boards{Now: now},
@@ -68,7 +79,30 @@ func New(cfg service.Config, d service.Deps, opts Options) *worker.Worker {
 		Logger:     logger,
 	}
 	if cfg.QueueURL != "" {
-		w.Requeue = &queue.SQS{Client: d.SQS, URL: cfg.QueueURL}
+		q := &queue.SQS{Client: d.SQS, URL: cfg.QueueURL}
+		w.Requeue, w.Queue = q, q
+	}
+	// The dead-letter queue's records (its event source mapping
+	// WorkerFunctionDeadLetters) are recorded in the event log.
+	w.DeadLetterARN = cfg.DeadLetterQueueARN
+	w.DeadLetters = &deadletter.Recorder{Claims: w.Claims, Log: w.Log, Metrics: w.Metrics, Now: now, Logger: logger, MaxReceives: QueueMaxReceives,
+		Recorded: &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: deadletter.RecordedPrefix, Retention: deadletter.RecordedRetention}}
+	w.Alerts = &health.Alerter{Logger: logger}
+	if cfg.AlarmTopicARN != "" {
+		w.Alerts.Topic = &SNSTopic{Client: sns.NewFromConfig(d.AWS), ARN: cfg.AlarmTopicARN}
 	}
 	return w
+}
+
+// SNSTopic publishes a pause's alarm to an SNS topic (template.yaml's
+// AlarmTopic, or the AlarmTopicArn parameter).
+type SNSTopic struct {
+	Client *sns.Client
+	ARN    string
+}
+
+// Publish sends one message.
+func (t *SNSTopic) Publish(ctx context.Context, subject, message string) error {
+	_, err := t.Client.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(t.ARN), Subject: aws.String(subject), Message: aws.String(message)})
+	return err
 }
