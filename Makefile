@@ -40,6 +40,7 @@ FUZZTIME ?= 5s
 FUZZ_TARGETS ?= \
     ./internal/signature:FuzzVerify \
     ./internal/contract:FuzzParse \
+    ./internal/contract:FuzzMatchers \
     ./internal/connectwise:FuzzConditionString
 
 CHROMIUM ?= chromium
@@ -84,7 +85,7 @@ FIND_GO := find . -type f -name '*.go' -not -path './.*' -not -path './bin/*'
 
 .PHONY: help check-go check-artifacts-dir build \
 	build-WebhookFunction build-WorkerFunction build-ResyncFunction build-AdminFunction browser-check screenshots \
-	test vet lint lint-template staticcheck tidy-check fmt fmt-check fuzz bench run tools clean
+	test vet lint lint-template staticcheck tidy-check fmt fmt-check fuzz bench chaos run tools clean
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[A-Za-z_-]+:.*## / { printf "  %-24s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -183,6 +184,21 @@ bench: check-go ## Run benchmarks (BENCH=regexp, BENCHTIME=1s)
 .PHONY: bench-lambda
 bench-lambda: check-go ## Report the functions' arm64 binary sizes and init durations under the Lambda RIE
 	REPORT_LAMBDA=1 $(GO) test -run '^TestReportBinarySizeAndInit$$' -count=1 -v ./internal/dev/emulator
+
+# Drives COST_EVENTS (default 200) events of each type through the local stack
+# with the request meter on its AWS clients (internal/dev/costmeter) and prints
+# requests, DynamoDB units and $ per million events at us-east-1 list prices
+# (internal/dev/localstack/cost_test.go, built only with the tag cost).
+.PHONY: bench-cost
+bench-cost: check-go tools ## Count AWS requests and DynamoDB capacity per event type, and price them
+	$(GO) test -tags cost -run TestCost -count=1 -v ./internal/dev/localstack/
+
+# The chaos run (10,000 events, 30% ConnectWise faults, duplicates, one
+# partner's keys refused for the middle third) and the isolation benchmark,
+# on the local stack (internal/dev/localstack/chaos_test.go, isolation_test.go).
+# Built only with the tag chaos, so `make test` never compiles them.
+chaos: check-go tools ## Chaos run and isolation benchmark (not part of make test)
+	$(GO) test -tags chaos -run 'TestChaos|TestIsolation' -count=1 -v -timeout 30m ./internal/dev/localstack/
 
 run: check-go tools ## Run the whole service locally on its embedded defaults (RUN_ARGS=-h for flags)
 	BACKUPBRIDGE_LOCAL_SQS_PORT=$(LOCAL_SQS_PORT) BACKUPBRIDGE_LOCAL_DYNAMODB_PORT=$(LOCAL_DYNAMODB_PORT) \

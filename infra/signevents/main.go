@@ -235,12 +235,10 @@ func apigwFor(s sample, key []byte, partnerID string, t time.Time) apigwEvent {
 	}
 }
 
-// sqsFor is the SQS event carrying the message the webhook enqueues for s.
+// sqsFor is the SQS event carrying the message the webhook enqueues for s
+// (its body on one line).
 func sqsFor(s sample, partnerID string, t time.Time) (events.SQSEvent, error) {
-	compact, err := contract.Marshal(s.event)
-	if err != nil {
-		return events.SQSEvent{}, err
-	}
+	compact := contract.Compact(s.body)
 	msg := queue.Message{
 		Version:    queue.MessageVersion,
 		Job:        queue.JobEvent,

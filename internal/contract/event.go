@@ -22,11 +22,12 @@
 //
 // Parse decodes a body strictly and validates it; ParseAt does the same and
 // also refuses times more than MaxClockSkew ahead of the receiver's clock
-// (CheckClock), which is what the webhook calls; Validate checks an Event
-// built in Go (and fills its defaults); Marshal writes the compact form the
-// webhook enqueues. Every rule failure is a *ValidationError naming the JSON
-// path of the field and the problem. SchemaJSON, the JSON Schema (draft
-// 2020-12) of the same contract, is what senders validate against.
+// (CheckClock), which is what the webhook calls; Compact puts an accepted
+// body on one line, the form the webhook enqueues; Validate checks an Event
+// built in Go (and fills its defaults); Marshal writes an Event as compact
+// JSON. Every rule failure is a *ValidationError naming the JSON path of the
+// field and the problem. SchemaJSON, the JSON Schema (draft 2020-12) of the
+// same contract, is what senders validate against.
 package contract
 
 import "time"

@@ -8,15 +8,24 @@ import (
 	"time"
 )
 
-// FuzzParse checks that Parse never panics and that an event it accepts
+// FuzzParse checks that Parse never panics, that its fast path and the tree
+// reader agree on every input (checkAgree), and that an event it accepts
 // survives a round trip: marshalled again and parsed again, it is the same
-// event. The committed seed corpus is in testdata/fuzz/FuzzParse; the raw
-// samples are added too.
+// event, and so is its body compacted (what the webhook enqueues). The
+// committed seed corpus is in testdata/fuzz/FuzzParse; the raw samples, the
+// bodies of the rule cases and tricky bodies (agreeSeeds) are added too.
 func FuzzParse(f *testing.F) {
 	for _, p := range samplePaths(f) {
 		f.Add(readFile(f, p))
 	}
+	for _, c := range cases(f) {
+		f.Add(c.body)
+	}
+	for _, b := range agreeSeeds(f) {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		checkAgree(t, body)
 		e, err := Parse(body)
 		if err != nil {
 			if _, ok := err.(*ValidationError); !ok {
@@ -31,6 +40,7 @@ func FuzzParse(f *testing.F) {
 		if !sameEvent(e, again) {
 			t.Fatalf("round trip changed the event:\n first %+v\nsecond %+v", e, again)
 		}
+		checkCompact(t, body, e)
 	})
 }
 

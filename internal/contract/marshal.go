@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 )
 
-// Marshal writes e as compact JSON without HTML escaping: the form the
-// webhook puts on the queue (queue.Message.Event) after Parse has validated
-// it and filled its defaults. Parse reads it back to an equal event.
+// Marshal writes e as compact JSON without HTML escaping: an event built in
+// Go, or one Parse has validated and filled the defaults of. Parse reads it
+// back to an equal event. (The webhook does not re-marshal what it receives:
+// it enqueues the body itself, on one line: Compact.)
 func Marshal(e *Event) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

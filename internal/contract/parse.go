@@ -30,7 +30,38 @@ const maxDepth = 8
 // Parse does not limit the size of body; the webhook does (MaxBodyBytes).
 // Parse has no clock: times in the future pass; ParseAt (and CheckClock)
 // refuse those more than MaxClockSkew ahead of the time of receipt.
+//
+// Parse reads body in one pass straight into the event (parseFast); only a
+// body it refuses is read again as a tree of values (parseTree), which finds
+// the first problem and its field path.
 func Parse(body []byte) (*Event, error) {
+	e := parseFast(body)
+	if e == nil {
+		return parseTree(body)
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// parseTree is Parse by way of a tree of values (readValue, then
+// decodeEvent): the reader that names the problem of a refused body, and
+// the reference the fast path is held to (FuzzParse).
+func parseTree(body []byte) (*Event, error) {
+	e, verr := decodeTree(body)
+	if verr != nil {
+		return nil, verr
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// decodeTree reads body as a tree and decodes the event, without Validate:
+// what parseFast does in one pass.
+func decodeTree(body []byte) (*Event, *ValidationError) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, &ValidationError{Problem: "body is empty"}
 	}
@@ -46,14 +77,7 @@ func Parse(body []byte) (*Event, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &ValidationError{Problem: "body is not valid JSON: data after the top-level value"}
 	}
-	e, verr := decodeEvent(tree)
-	if verr != nil {
-		return nil, verr
-	}
-	if err := e.Validate(); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return decodeEvent(tree)
 }
 
 // readValue reads one JSON value into a tree of map[string]any, []any,

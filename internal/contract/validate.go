@@ -45,11 +45,10 @@ const (
 	DateTimePattern = `^[2-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
 )
 
-var (
-	customerIDRE = regexp.MustCompile(CustomerIDPattern)
-	accountIDRE  = regexp.MustCompile(AccountIDPattern)
-	dateTimeRE   = regexp.MustCompile(DateTimePattern)
-)
+// dateTimeRE is DateTimePattern for the tree reader (parseTree); the fast
+// path and Validate use hand-written matchers of the patterns (fast.go),
+// which tests hold to the regular expressions.
+var dateTimeRE = regexp.MustCompile(DateTimePattern)
 
 // Types lists every event type of contract version 1.
 var Types = []Type{TypeBackupCompleted, TypeServiceStatus, TypeNotification, TypeUsageSnapshot}
@@ -117,19 +116,21 @@ func (e *Event) Validate() error {
 	if e == nil {
 		return &ValidationError{Problem: "event is missing"}
 	}
+	// Field paths are joined only for the problem reported: a valid event
+	// costs no string building.
 	var c checker
 	switch {
 	case e.SpecVersion == "":
-		c.fail("specVersion", "required")
+		c.fail("", "specVersion", "required")
 	case e.SpecVersion != SpecVersion:
-		c.fail("specVersion", `must be "`+SpecVersion+`"`)
+		c.fail("", "specVersion", `must be "`+SpecVersion+`"`)
 	}
-	enum(&c, "type", e.Type, Types, true)
-	c.time("occurredAt", e.OccurredAt, true)
-	c.customer("customer", &e.Customer)
+	enum(&c, "", "type", e.Type, Types, true)
+	c.time("", "occurredAt", e.OccurredAt, true)
+	c.customer(&e.Customer)
 
 	want := DataField(e.Type)
-	present := []struct {
+	present := [...]struct {
 		name string
 		set  bool
 	}{
@@ -144,9 +145,9 @@ func (e *Event) Validate() error {
 		}
 		switch {
 		case p.name == want && !p.set:
-			c.fail(p.name, "required for type "+string(e.Type))
+			c.fail("", p.name, "required for type "+string(e.Type))
 		case p.name != want && p.set:
-			c.fail(p.name, "not allowed for type "+string(e.Type)+" (its data goes in "+want+")")
+			c.fail("", p.name, "not allowed for type "+string(e.Type)+" (its data goes in "+want+")")
 		}
 	}
 	if c.err != nil {
@@ -154,13 +155,13 @@ func (e *Event) Validate() error {
 	}
 	switch e.Type {
 	case TypeBackupCompleted:
-		c.backup("backup", e.Backup)
+		c.backup(e.Backup)
 	case TypeServiceStatus:
-		c.status("status", e.Status)
+		c.status(e.Status)
 	case TypeNotification:
-		c.notification("notification", e.Notification)
+		c.notification(e.Notification)
 	case TypeUsageSnapshot:
-		c.usage("usage", e.Usage)
+		c.usage(e.Usage)
 	}
 	if c.err != nil {
 		return c.err
@@ -171,89 +172,121 @@ func (e *Event) Validate() error {
 // checker keeps the first problem found.
 type checker struct{ err *ValidationError }
 
-func (c *checker) fail(field, problem string) {
-	if c.err == nil {
-		c.err = &ValidationError{Field: field, Problem: problem}
+// fail records the problem of field key of the object at path parent (the
+// object itself when key is empty), unless one is recorded already.
+func (c *checker) fail(parent, key, problem string) {
+	if c.err != nil {
+		return
 	}
+	field := parent
+	if key != "" {
+		field = joinPath(parent, key)
+	}
+	c.err = &ValidationError{Field: field, Problem: problem}
 }
 
-func (c *checker) customer(path string, cu *Customer) {
-	c.id(joinPath(path, "id"), cu.ID, customerIDRE,
+func (c *checker) customer(cu *Customer) {
+	const path = "customer"
+	c.id(path, "id", cu.ID, matchCustomerID,
 		"must be 1 to 40 letters, digits, '_' or '-', starting with a letter or digit")
-	c.text(joinPath(path, "name"), cu.Name, false, MaxNameRunes, false)
+	c.text(path, "name", cu.Name, false, MaxNameRunes, false)
 }
 
+// account checks the account at path (a constant such as "backup.account").
 func (c *checker) account(path string, a *Account, needKindAndPlan bool) {
-	c.id(joinPath(path, "id"), a.ID, accountIDRE,
+	c.id(path, "id", a.ID, matchAccountID,
 		"must be 1 to 64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit")
-	c.text(joinPath(path, "name"), a.Name, false, MaxNameRunes, false)
-	enum(c, joinPath(path, "kind"), a.Kind, AccountKinds, needKindAndPlan)
-	enum(c, joinPath(path, "plan"), a.Plan, Plans, needKindAndPlan)
+	c.text(path, "name", a.Name, false, MaxNameRunes, false)
+	enum(c, path, "kind", a.Kind, AccountKinds, needKindAndPlan)
+	enum(c, path, "plan", a.Plan, Plans, needKindAndPlan)
 }
 
-func (c *checker) backup(path string, b *BackupCompleted) {
-	c.account(joinPath(path, "account"), &b.Account, true)
-	enum(c, joinPath(path, "result"), b.Result, BackupResults, true)
+func (c *checker) backup(b *BackupCompleted) {
+	const path = "backup"
+	c.account(path+".account", &b.Account, true)
+	enum(c, path, "result", b.Result, BackupResults, true)
 	if b.StartedAt != nil {
-		c.time(joinPath(path, "startedAt"), *b.StartedAt, true)
+		c.time(path, "startedAt", *b.StartedAt, true)
 	}
-	c.time(joinPath(path, "endedAt"), b.EndedAt, true)
-	c.gb(joinPath(path, "onlineGB"), b.OnlineGB)
-	c.gb(joinPath(path, "localGB"), b.LocalGB)
-	c.text(joinPath(path, "message"), b.Message, false, MaxMessageRunes, true)
+	c.time(path, "endedAt", b.EndedAt, true)
+	c.gb(path, "onlineGB", b.OnlineGB)
+	c.gb(path, "localGB", b.LocalGB)
+	c.text(path, "message", b.Message, false, MaxMessageRunes, true)
 }
 
-func (c *checker) status(path string, s *ServiceStatus) {
-	enum(c, joinPath(path, "service"), s.Service, Services, true)
-	enum(c, joinPath(path, "health"), s.Health, Healths, true)
+func (c *checker) status(s *ServiceStatus) {
+	const path = "status"
+	enum(c, path, "service", s.Service, Services, true)
+	enum(c, path, "health", s.Health, Healths, true)
 	if s.Account != nil {
-		c.account(joinPath(path, "account"), s.Account, false)
+		c.account(path+".account", s.Account, false)
 	}
-	c.text(joinPath(path, "message"), s.Message, false, MaxMessageRunes, true)
+	c.text(path, "message", s.Message, false, MaxMessageRunes, true)
 }
 
-func (c *checker) notification(path string, n *Notification) {
-	enum(c, joinPath(path, "kind"), n.Kind, NotificationKinds, true)
-	enum(c, joinPath(path, "severity"), n.Severity, Severities, true)
+func (c *checker) notification(n *Notification) {
+	const path = "notification"
+	enum(c, path, "kind", n.Kind, NotificationKinds, true)
+	enum(c, path, "severity", n.Severity, Severities, true)
 	if n.State == "" {
 		n.State = StateRaised
 	}
-	enum(c, joinPath(path, "state"), n.State, NotificationStates, true)
+	enum(c, path, "state", n.State, NotificationStates, true)
 	if n.Account != nil {
-		c.account(joinPath(path, "account"), n.Account, false)
+		c.account(path+".account", n.Account, false)
 	}
-	c.text(joinPath(path, "message"), n.Message, true, MaxMessageRunes, true)
-	c.details(joinPath(path, "details"), n.Details)
+	c.text(path, "message", n.Message, true, MaxMessageRunes, true)
+	c.details(path+".details", n.Details)
 }
 
 func (c *checker) details(path string, d map[string]string) {
 	if len(d) > MaxDetails {
-		c.fail(path, "must have at most "+strconv.Itoa(MaxDetails)+" entries")
+		c.fail(path, "", "must have at most "+strconv.Itoa(MaxDetails)+" entries")
+		return
+	}
+	// The problem reported is that of the first key in sorted order (the
+	// same every time); sort only when there is one.
+	bad := false
+	for k, v := range d {
+		var one checker
+		one.detail(path, k, v)
+		if one.err != nil {
+			bad = true
+			break
+		}
+	}
+	if !bad {
 		return
 	}
 	keys := make([]string, 0, len(d))
 	for k := range d {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys) // report the same key every time
+	slices.Sort(keys)
 	for _, k := range keys {
-		switch {
-		case k == "":
-			c.fail(path, "keys must not be empty")
-		case !utf8.ValidString(k):
-			c.fail(path, "keys must be valid UTF-8")
-		case hasControl(k, false):
-			c.fail(path, "keys must not contain control characters")
-		case utf8.RuneCountInString(k) > MaxDetailKeyRunes:
-			c.fail(path, "keys must be at most "+strconv.Itoa(MaxDetailKeyRunes)+" characters")
-		default:
-			c.text(joinPath(path, k), d[k], false, MaxDetailValueRunes, false)
-		}
+		c.detail(path, k, d[k])
 	}
 }
 
-func (c *checker) usage(path string, u *UsageSnapshot) {
-	counters := []struct {
+// detail checks one entry of notification.details (at path).
+func (c *checker) detail(path, k, v string) {
+	switch {
+	case k == "":
+		c.fail(path, "", "keys must not be empty")
+	case !utf8.ValidString(k):
+		c.fail(path, "", "keys must be valid UTF-8")
+	case hasControl(k, false):
+		c.fail(path, "", "keys must not contain control characters")
+	case utf8.RuneCountInString(k) > MaxDetailKeyRunes:
+		c.fail(path, "", "keys must be at most "+strconv.Itoa(MaxDetailKeyRunes)+" characters")
+	default:
+		c.text(path, k, v, false, MaxDetailValueRunes, false)
+	}
+}
+
+func (c *checker) usage(u *UsageSnapshot) {
+	const path = "usage"
+	counters := [...]struct {
 		name string
 		v    *int
 	}{
@@ -270,54 +303,54 @@ func (c *checker) usage(path string, u *UsageSnapshot) {
 		seen = true
 		switch {
 		case *k.v < 0:
-			c.fail(joinPath(path, k.name), "must not be negative")
+			c.fail(path, k.name, "must not be negative")
 		case *k.v >= MaxCount:
-			c.fail(joinPath(path, k.name), "must be below "+strconv.Itoa(MaxCount))
+			c.fail(path, k.name, "must be below "+strconv.Itoa(MaxCount))
 		}
 	}
 	if !seen {
-		c.fail(path, "needs at least one counter (archivingMailboxes, filteringMailboxes, shadowProtectServers or shadowProtectDesktops)")
+		c.fail(path, "", "needs at least one counter (archivingMailboxes, filteringMailboxes, shadowProtectServers or shadowProtectDesktops)")
 	}
 }
 
-// id checks a required identifier against its pattern.
-func (c *checker) id(field, v string, re *regexp.Regexp, problem string) {
+// id checks a required identifier against its pattern (match).
+func (c *checker) id(parent, key, v string, match func(string) bool, problem string) {
 	switch {
 	case v == "":
-		c.fail(field, "required")
-	case !re.MatchString(v):
-		c.fail(field, problem)
+		c.fail(parent, key, "required")
+	case !match(v):
+		c.fail(parent, key, problem)
 	}
 }
 
 // enum checks that v is one of allowed (or empty when not required).
-func enum[T ~string](c *checker, field string, v T, allowed []T, required bool) {
+func enum[T ~string](c *checker, parent, key string, v T, allowed []T, required bool) {
 	switch {
 	case v == "" && required:
-		c.fail(field, "required")
+		c.fail(parent, key, "required")
 	case v != "" && !slices.Contains(allowed, v):
-		c.fail(field, oneOfProblem(allowed))
+		c.fail(parent, key, oneOfProblem(allowed))
 	}
 }
 
 // text checks a string: valid UTF-8, no control characters (newline and tab
 // are allowed when multiline), at most max characters.
-func (c *checker) text(field, v string, required bool, max int, multiline bool) {
+func (c *checker) text(parent, key, v string, required bool, max int, multiline bool) {
 	switch {
 	case v == "":
 		if required {
-			c.fail(field, "required")
+			c.fail(parent, key, "required")
 		}
 	case !utf8.ValidString(v):
-		c.fail(field, "must be valid UTF-8")
+		c.fail(parent, key, "must be valid UTF-8")
 	case hasControl(v, multiline):
 		if multiline {
-			c.fail(field, "must not contain control characters other than newline and tab")
+			c.fail(parent, key, "must not contain control characters other than newline and tab")
 		} else {
-			c.fail(field, "must not contain control characters")
+			c.fail(parent, key, "must not contain control characters")
 		}
 	case utf8.RuneCountInString(v) > max:
-		c.fail(field, "must be at most "+strconv.Itoa(max)+" characters")
+		c.fail(parent, key, "must be at most "+strconv.Itoa(max)+" characters")
 	}
 }
 
@@ -337,29 +370,29 @@ func hasControl(s string, multiline bool) bool {
 
 // time checks a time: set, and written with a year from MinYear to 9999 (the
 // year in its own time zone, as the JSON text shows it).
-func (c *checker) time(field string, t time.Time, required bool) {
+func (c *checker) time(parent, key string, t time.Time, required bool) {
 	switch {
 	case t.IsZero():
 		if required {
-			c.fail(field, "required")
+			c.fail(parent, key, "required")
 		}
 	case t.Year() < MinYear || t.Year() > 9999:
-		c.fail(field, fmt.Sprintf("must be a time from year %d to 9999", MinYear))
+		c.fail(parent, key, fmt.Sprintf("must be a time from year %d to 9999", MinYear))
 	default:
 		if _, off := t.Zone(); off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
-			c.fail(field, "must have a time zone offset of whole minutes under 24 hours")
+			c.fail(parent, key, "must have a time zone offset of whole minutes under 24 hours")
 		}
 	}
 }
 
 // gb checks a GB figure.
-func (c *checker) gb(field string, v float64) {
+func (c *checker) gb(parent, key string, v float64) {
 	switch {
 	case math.IsNaN(v) || math.IsInf(v, 0):
-		c.fail(field, "must be a finite number")
+		c.fail(parent, key, "must be a finite number")
 	case v < 0:
-		c.fail(field, "must not be negative")
+		c.fail(parent, key, "must not be negative")
 	case v >= MaxGB:
-		c.fail(field, "must be below 10000000")
+		c.fail(parent, key, "must be below 10000000")
 	}
 }

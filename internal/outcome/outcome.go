@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/partner"
 )
@@ -72,6 +74,10 @@ const (
 	CodeDeadLettered = "DEAD_LETTERED"
 	// CodeOperatorPause: an operator paused the partner.
 	CodeOperatorPause = "OPERATOR_PAUSE"
+	// CodeAWSUnavailable: an AWS service the worker needs (DynamoDB, SQS,
+	// Secrets Manager) failed or timed out: transient, and not counted
+	// against the partner's ConnectWise.
+	CodeAWSUnavailable = "AWS_UNAVAILABLE"
 )
 
 // CodePartnerUnreadable: the partner's stored settings do not decode
@@ -142,6 +148,11 @@ func Of(err error) *Error {
 	case errors.Is(err, partner.ErrUnreadable):
 		return &Error{Kind: KindPermanent, Code: CodePartnerUnreadable, Err: err,
 			Remedy: "the partner's stored settings cannot be read (the message names the setting): rewrite the complete partner with PUT /v1/admin/partners/{id} at its stored version, then reprocess (or wait for the daily resync)"}
+	case isAWS(err):
+		// DynamoDB, SQS or Secrets Manager did not answer (or refused): not
+		// ConnectWise's doing, so it does not count towards pausing the
+		// partner; retried like any transient failure.
+		return &Error{Kind: KindTransient, Code: CodeAWSUnavailable, Err: err}
 	case errors.Is(err, connectwise.ErrInvalidSiteURL):
 		return &Error{Kind: KindPermanent, Code: CodeInvalidSite, Err: err,
 			Remedy: "set the partner's ConnectWise site URL to an https:// address"}
@@ -155,6 +166,13 @@ func Of(err error) *Error {
 		return &Error{Kind: KindTransient, Code: CodeUnavailable, Err: err}
 	}
 	return &Error{Kind: KindTransient, Code: CodeInternal, Err: err}
+}
+
+// isAWS reports whether err came from an AWS SDK call (its operation
+// error wraps the cause, a timeout or a service error alike).
+func isAWS(err error) bool {
+	var oe *smithy.OperationError
+	return errors.As(err, &oe)
 }
 
 // ConnectWiseMessage returns ConnectWise's own error text inside err, if any.

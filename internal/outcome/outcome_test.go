@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/outcome"
 	"github.com/efs-cw/backupbridge/internal/partner"
@@ -25,6 +27,9 @@ func TestOfClassifies(t *testing.T) {
 		{"server error", &connectwise.Error{StatusCode: 503}, outcome.KindTransient, outcome.CodeUnavailable},
 		{"deadline", context.DeadlineExceeded, outcome.KindTransient, outcome.CodeUnavailable},
 		{"unknown", errors.New("boom"), outcome.KindTransient, outcome.CodeInternal},
+		// A DynamoDB timeout is not ConnectWise's: it must not count towards
+		// pausing the partner (the chaos run on a loaded machine found it did).
+		{"AWS timeout", fmt.Errorf("claim: %w", &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "UpdateItem", Err: context.DeadlineExceeded}), outcome.KindTransient, outcome.CodeAWSUnavailable},
 		{"unreadable partner", fmt.Errorf("load: %w", &partner.UnreadableError{PartnerID: "p", Field: "rules", Partial: &partner.Partner{}, Err: errors.New("x")}), outcome.KindPermanent, outcome.CodePartnerUnreadable},
 	}
 	for _, c := range cases {

@@ -2,6 +2,7 @@ package resync_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,10 +17,16 @@ import (
 	"github.com/efs-cw/backupbridge/internal/usage"
 )
 
-// collect is a Sender that keeps what it is sent.
-type collect struct{ msgs []queue.Message }
+// collect is a Sender that keeps what it is sent (the resync sends several
+// batches at once).
+type collect struct {
+	mu   sync.Mutex
+	msgs []queue.Message
+}
 
 func (c *collect) EnqueueBatch(_ context.Context, ms []queue.Message) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.msgs = append(c.msgs, ms...)
 	return len(ms), nil
 }

@@ -102,21 +102,26 @@ func NewSecret() string {
 // timestamp being ts in whole Unix seconds (the value to send as
 // webhook-timestamp: strconv.FormatInt(ts.Unix(), 10)).
 func Sign(secret []byte, id string, ts time.Time, body []byte) string {
-	mac := compute(secret, id, strconv.FormatInt(ts.Unix(), 10), body)
-	return "v1," + base64.StdEncoding.EncodeToString(mac[:])
+	mac := compute(nil, secret, signedPrefix(id, strconv.FormatInt(ts.Unix(), 10)), body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac)
 }
 
-// compute returns HMAC-SHA256(secret, id "." timestamp "." body).
-func compute(secret []byte, id, timestamp string, body []byte) [sha256.Size]byte {
+// signedPrefix is what the signed content has before the body: id "."
+// timestamp ".".
+func signedPrefix(id, timestamp string) []byte {
+	p := make([]byte, 0, len(id)+len(timestamp)+2)
+	p = append(p, id...)
+	p = append(p, '.')
+	p = append(p, timestamp...)
+	return append(p, '.')
+}
+
+// compute appends HMAC-SHA256(secret, prefix body) to dst.
+func compute(dst, secret, prefix, body []byte) []byte {
 	h := hmac.New(sha256.New, secret)
-	h.Write([]byte(id))
-	h.Write([]byte{'.'})
-	h.Write([]byte(timestamp))
-	h.Write([]byte{'.'})
+	h.Write(prefix)
 	h.Write(body)
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
+	return h.Sum(dst)
 }
 
 // Verify checks the Standard Webhooks headers of a request against the
@@ -144,8 +149,9 @@ func Verify(secrets [][]byte, id, timestamp, signatureHeader string, body []byte
 
 	// Expected MACs, one per secret, computed once.
 	want := make([][sha256.Size]byte, len(secrets))
+	prefix := signedPrefix(id, timestamp)
 	for i, s := range secrets {
-		want[i] = compute(s, id, timestamp, body)
+		compute(want[i][:0], s, prefix, body)
 	}
 	var buf [sha256.Size + 2]byte
 	matched := false

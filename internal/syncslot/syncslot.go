@@ -287,39 +287,60 @@ type Listed struct {
 	State      State
 }
 
+// customersPage is how many customers Customers reads at a time.
+const customersPage = 500
+
 // Customers walks a partner's customers, pending ones first, one page of the
-// byCustomer index at a time (constant memory).
+// byCustomer index at a time (constant memory). Each page is decoded before
+// its customers are yielded, into one buffer reused for every page, so while
+// the caller works on a customer the walk holds a page of Listed values
+// (about 60 KiB), not the page of DynamoDB items it came from (several
+// times that), whatever the number of pages.
 func (s *Slots) Customers(ctx context.Context, partnerID string) iter.Seq2[Listed, error] {
 	return func(yield func(Listed, error) bool) {
+		page := make([]Listed, 0, customersPage)
 		var start map[string]types.AttributeValue
 		for {
-			out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
-				TableName:                 aws.String(s.Table),
-				IndexName:                 aws.String(table.IndexByCustomer),
-				KeyConditionExpression:    aws.String("gsi1pk = :pk"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S(usage.CustomersIndexPK(partnerID))},
-				ExclusiveStartKey:         start,
-				Limit:                     aws.Int32(500),
-			})
+			var err error
+			page, start, err = s.customersPage(ctx, partnerID, start, page[:0])
 			if err != nil {
-				yield(Listed{}, fmt.Errorf("list customers of %s: %w", partnerID, err))
+				yield(Listed{}, err)
 				return
 			}
-			for _, item := range out.Items {
-				id, _ := item["customerId"].(*types.AttributeValueMemberS)
-				if id == nil {
-					continue
-				}
-				if !yield(Listed{CustomerID: id.Value, State: StateOf(item)}, nil) {
+			for _, c := range page {
+				if !yield(c, nil) {
 					return
 				}
 			}
-			if len(out.LastEvaluatedKey) == 0 {
+			if len(start) == 0 {
 				return
 			}
-			start = out.LastEvaluatedKey
 		}
 	}
+}
+
+// customersPage reads the page of a partner's customers after start into
+// page, and returns the key to read the next page from (none after the last).
+func (s *Slots) customersPage(ctx context.Context, partnerID string, start map[string]types.AttributeValue, page []Listed) ([]Listed, map[string]types.AttributeValue, error) {
+	out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.Table),
+		IndexName:                 aws.String(table.IndexByCustomer),
+		KeyConditionExpression:    aws.String("gsi1pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": table.S(usage.CustomersIndexPK(partnerID))},
+		ExclusiveStartKey:         start,
+		Limit:                     aws.Int32(customersPage),
+	})
+	if err != nil {
+		return page, nil, fmt.Errorf("list customers of %s: %w", partnerID, err)
+	}
+	for _, item := range out.Items {
+		id, _ := item["customerId"].(*types.AttributeValueMemberS)
+		if id == nil {
+			continue
+		}
+		page = append(page, Listed{CustomerID: id.Value, State: StateOf(item)})
+	}
+	return page, out.LastEvaluatedKey, nil
 }
 
 // IsOpen reports whether a sync may start at now under window.

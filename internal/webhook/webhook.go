@@ -37,6 +37,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/textproto"
 	"regexp"
 	"strconv"
 	"strings"
@@ -106,6 +107,8 @@ type Handler struct {
 	Now func() time.Time
 	// Log receives one line per request (slog.Default() when nil).
 	Log *slog.Logger
+
+	keys keyCache
 }
 
 // Path is the ServeMux pattern of the ingest path, without a method.
@@ -171,6 +174,14 @@ const (
 	OutcomeInFlight           = "in_flight"
 	OutcomeClaimFailed        = "claim_failed"
 	OutcomeEnqueueFailed      = "enqueue_failed"
+)
+
+// The signature headers in canonical form (Header.Get then finds them
+// without canonicalizing a copy of the name on every request).
+var (
+	headerID        = textproto.CanonicalMIMEHeaderKey(signature.HeaderID)
+	headerTimestamp = textproto.CanonicalMIMEHeaderKey(signature.HeaderTimestamp)
+	headerSignature = textproto.CanonicalMIMEHeaderKey(signature.HeaderSignature)
 )
 
 // partnerIDRE bounds what the handler passes on as a partner id; anything
@@ -247,17 +258,18 @@ func (h *Handler) handle(r *http.Request, now time.Time, rec *record) answer {
 	}
 
 	// 3. Body bytes.
-	body, err := io.ReadAll(io.LimitReader(r.Body, contract.MaxBodyBytes+1))
-	var tooLarge *http.MaxBytesError
-	var corrupt base64.CorruptInputError
-	switch {
-	case errors.As(err, &tooLarge):
-		rec.outcome = OutcomeTooLarge
-		return errorAnswer(http.StatusRequestEntityTooLarge, msgTooLarge, "")
-	case errors.As(err, &corrupt):
-		rec.outcome = OutcomeBadBase64
-		return errorAnswer(http.StatusBadRequest, msgBadBase64, "")
-	case err != nil:
+	body, err := readBody(r.Body, r.ContentLength)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		var corrupt base64.CorruptInputError
+		switch {
+		case errors.As(err, &tooLarge):
+			rec.outcome = OutcomeTooLarge
+			return errorAnswer(http.StatusRequestEntityTooLarge, msgTooLarge, "")
+		case errors.As(err, &corrupt):
+			rec.outcome = OutcomeBadBase64
+			return errorAnswer(http.StatusBadRequest, msgBadBase64, "")
+		}
 		rec.outcome, rec.err = OutcomeUnreadableBody, fmt.Errorf("read body: %w", err)
 		return errorAnswer(http.StatusBadRequest, msgUnreadable, "")
 	}
@@ -268,9 +280,9 @@ func (h *Handler) handle(r *http.Request, now time.Time, rec *record) answer {
 	}
 
 	// 4. Signature.
-	id := r.Header.Get(signature.HeaderID)
-	ts := r.Header.Get(signature.HeaderTimestamp)
-	sig := r.Header.Get(signature.HeaderSignature)
+	id := r.Header.Get(headerID)
+	ts := r.Header.Get(headerTimestamp)
+	sig := r.Header.Get(headerSignature)
 	rec.eventID = truncate(id, maxLoggedIDBytes)
 	if id == "" || ts == "" || sig == "" {
 		rec.outcome, rec.reason = OutcomeUnauthorized, "missing header"
@@ -285,7 +297,7 @@ func (h *Handler) handle(r *http.Request, now time.Time, rec *record) answer {
 		rec.outcome, rec.err = OutcomeSecretsUnavailable, fmt.Errorf("read webhook secrets: %w", err)
 		return unavailable()
 	}
-	keys, problem := partner.UsableWebhookSecrets(secrets)
+	keys, problem := h.keys.usable(secrets)
 	if len(keys) == 0 {
 		// Our configuration is at fault, but the sender cannot fix it and
 		// must learn nothing from the answer: 401 like any bad signature,
@@ -325,11 +337,9 @@ func (h *Handler) handle(r *http.Request, now time.Time, rec *record) answer {
 		return errorAnswer(http.StatusBadRequest, "body is not a valid event", "")
 	}
 	rec.eventType, rec.customerID = event.Type, event.Customer.ID
-	compact, err := contract.Marshal(event)
-	if err != nil { // cannot happen for a validated event; answer as a bad body
-		rec.outcome, rec.err = OutcomeInvalidEvent, fmt.Errorf("marshal validated event: %w", err)
-		return errorAnswer(http.StatusBadRequest, "body is not a valid event", "")
-	}
+	// The queue carries the body as the sender wrote it, on one line: not
+	// re-marshalled (the worker parses it again, which fills the defaults).
+	compact := contract.Compact(body)
 
 	// 6. Claim the delivery.
 	state, err := h.Deliveries.Begin(ctx, partnerID, id, now)
@@ -420,9 +430,36 @@ func (h *Handler) log(ctx context.Context, rec *record, status int, start time.T
 	l.LogAttrs(ctx, level, "webhook request", attrs...)
 }
 
+// readBody reads at most contract.MaxBodyBytes+1 bytes of body (the caller
+// refuses more), into one buffer of the announced size when known.
+func readBody(body io.Reader, size int64) ([]byte, error) {
+	n := int64(512)
+	if size > 0 && size <= contract.MaxBodyBytes {
+		n = size + 1 // room to read the end without growing
+	}
+	b := make([]byte, 0, n)
+	r := io.LimitReader(body, contract.MaxBodyBytes+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		k, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+k]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
 // isJSON reports whether a content-type is application/json (parameters
 // allowed; a charset must be UTF-8).
 func isJSON(ct string) bool {
+	if strings.EqualFold(ct, contentTypeJSON) {
+		return true // the usual header, without parsing
+	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt != contentTypeJSON {
 		return false
@@ -492,7 +529,7 @@ type answer struct {
 
 // write sends the answer.
 func (a answer) write(w http.ResponseWriter) {
-	b, err := json.Marshal(a.body)
+	b, err := a.encode()
 	if err != nil { // cannot happen for the body types
 		b, a.status = []byte(`{"error":"internal error"}`), http.StatusInternalServerError
 	}
@@ -506,6 +543,33 @@ func (a answer) write(w http.ResponseWriter) {
 	}
 	w.WriteHeader(a.status)
 	_, _ = w.Write(b)
+}
+
+// encode returns the JSON of the answer's body: json.Marshal's, written
+// directly for the usual answer (accepted or duplicate, an id that needs no
+// escaping).
+func (a answer) encode() ([]byte, error) {
+	if ab, ok := a.body.(acceptedBody); ok && plainJSON(ab.EventID) && plainJSON(ab.Status) {
+		b := make([]byte, 0, len(ab.EventID)+len(ab.Status)+len(`{"eventId":"","status":""}`))
+		b = append(b, `{"eventId":"`...)
+		b = append(b, ab.EventID...)
+		b = append(b, `","status":"`...)
+		b = append(b, ab.Status...)
+		return append(b, `"}`...), nil
+	}
+	return json.Marshal(a.body)
+}
+
+// plainJSON reports whether json.Marshal writes s as is between quotes:
+// printable ASCII without '"', backslash and the characters it escapes for HTML.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 func errorAnswer(status int, msg, field string) answer {

@@ -210,6 +210,32 @@ func (w *Worker) probeCall(ctx context.Context, partnerID string) error {
 // replayBatch is how many held messages a replay reads at a time.
 const replayBatch = 25
 
+// replayTries is how often a replay tries a held message that fails
+// transiently before it stops and leaves it to the next tick.
+const replayTries = 3
+
+// replayWait waits before the try-th retry of a held message: ReplayRetryWait
+// (default 1 s) times try. It reports false when the invocation has no time
+// left for it.
+func (w *Worker) replayWait(ctx context.Context, try int) bool {
+	d := w.ReplayRetryWait
+	if d <= 0 {
+		d = time.Second
+	}
+	d *= time.Duration(try)
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d+10*time.Second {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // replay answers a replay job: the customer's held messages, oldest
 // receipt first, each through the normal path (its claim makes it once).
 // It stops at the first message that cannot be finished now (another
@@ -245,16 +271,23 @@ func (w *Worker) replay(ctx context.Context, log *slog.Logger, m *queue.Message)
 		for _, p := range held {
 			msg := p.Message
 			mlog := log.With("eventId", msg.EventID, "job", msg.Job, "replay", true)
-			switch w.run(ctx, mlog, &msg, true) {
-			case fateDone:
-				if err := w.Health.Unpark(context.WithoutCancel(ctx), p); err != nil {
-					return err
+			f := w.run(ctx, mlog, &msg, true)
+			// A transient failure is tried again here a few times, shortly,
+			// rather than leaving the whole line to wait for the next tick.
+			for try := 1; f == fateRetry && try < replayTries; try++ {
+				if !w.replayWait(ctx, try) {
+					break
 				}
-				done++
-			default:
+				f = w.run(ctx, mlog, &msg, true)
+			}
+			if f != fateDone {
 				log.InfoContext(ctx, "replay stopped at a message that is not finished; the health tick sends the replay again", "eventId", msg.EventID, "replayed", done)
 				return nil
 			}
+			if err := w.Health.Unpark(context.WithoutCancel(ctx), p); err != nil {
+				return err
+			}
+			done++
 		}
 	}
 }

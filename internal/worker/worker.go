@@ -80,6 +80,12 @@ type Worker struct {
 	// secrets) is reused by a warm worker (default 10 minutes).
 	ClientTTL time.Duration
 
+	// ReplayRetryWait is the first wait before a replay tries a held message
+	// again after a transient failure (default 1 s; see replayWait).
+	ReplayRetryWait time.Duration
+	// BatchConcurrency bounds how many customers' records of one batch run
+	// at once (default DefaultBatchConcurrency).
+	BatchConcurrency int
 	// DeadLetterARN is the dead-letter queue's ARN: records from it (the
 	// worker's second event source) go to DeadLetters instead of being
 	// processed.
@@ -121,22 +127,98 @@ type DeadLetterRecorder interface {
 // Handle is the Lambda handler. It never returns an error for a single bad
 // message (that would fail the whole batch); each message's fate is reported
 // through BatchItemFailures.
+//
+// The records of one customer (same partner and customer) are processed in
+// the batch's order, one after another, so that a customer's events keep
+// their order; the records of different customers run concurrently, at most
+// BatchConcurrency at once (a slow customer, or a sync after a ticket, does
+// not hold up another customer's ticket).
 func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	var resp events.SQSEventResponse
-	for _, rec := range ev.Records {
-		if w.DeadLetters != nil && w.DeadLetterARN != "" && rec.EventSourceARN == w.DeadLetterARN {
-			if err := w.DeadLetters.Record(ctx, rec); err != nil {
-				w.logger().ErrorContext(ctx, "record dead letter failed; it stays in the dead-letter queue", "messageId", rec.MessageId, "error", err)
-				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
-			}
-			continue
+	var order []string
+	groups := map[string][]int{}
+	for i, rec := range ev.Records {
+		k := w.groupOf(rec)
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
 		}
-		if err := w.handleRecord(ctx, rec); err != nil {
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
-			w.requeue(ctx, rec)
+		groups[k] = append(groups[k], i)
+	}
+	failed := make([]bool, len(ev.Records))
+	sem := make(chan struct{}, w.batchConcurrency())
+	var wg sync.WaitGroup
+	for _, k := range order {
+		idx := groups[k]
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for _, i := range idx {
+				failed[i] = w.handleOne(ctx, ev.Records[i])
+			}
+		})
+	}
+	wg.Wait()
+	var resp events.SQSEventResponse
+	for i, f := range failed {
+		if f {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: ev.Records[i].MessageId})
 		}
 	}
 	return resp, nil
+}
+
+// DefaultBatchConcurrency is how many customers' records of one batch run at
+// once by default (a batch holds at most 10 records).
+const DefaultBatchConcurrency = 10
+
+func (w *Worker) batchConcurrency() int {
+	if w.BatchConcurrency > 0 {
+		return w.BatchConcurrency
+	}
+	return DefaultBatchConcurrency
+}
+
+// groupOf is the key whose records must run in order: the partner and the
+// customer of the message (a dead letter, or a message that cannot be read,
+// is a group of its own).
+func (w *Worker) groupOf(rec events.SQSMessage) string {
+	if w.DeadLetterARN != "" && rec.EventSourceARN == w.DeadLetterARN {
+		return "dlq#" + rec.MessageId
+	}
+	var m queue.Message
+	if json.Unmarshal([]byte(rec.Body), &m) != nil || m.PartnerID == "" {
+		return "msg#" + rec.MessageId
+	}
+	if m.Job == queue.JobProbe {
+		return "probe#" + m.PartnerID
+	}
+	c := customerOf(&m)
+	if c == "" {
+		return "msg#" + rec.MessageId
+	}
+	return "cust#" + m.PartnerID + "#" + c
+}
+
+// handleOne handles one record and reports whether it failed (it is then
+// given its retry delay).
+func (w *Worker) handleOne(ctx context.Context, rec events.SQSMessage) (failed bool) {
+	if w.DeadLetters != nil && w.DeadLetterARN != "" && rec.EventSourceARN == w.DeadLetterARN {
+		defer func() {
+			if r := recover(); r != nil {
+				w.logger().ErrorContext(ctx, "dead letter recorder panic; it stays in the dead-letter queue", "messageId", rec.MessageId, "panic", fmt.Sprint(r))
+				failed = true
+			}
+		}()
+		if err := w.DeadLetters.Record(ctx, rec); err != nil {
+			w.logger().ErrorContext(ctx, "record dead letter failed; it stays in the dead-letter queue", "messageId", rec.MessageId, "error", err)
+			return true
+		}
+		return false
+	}
+	if err := w.handleRecord(ctx, rec); err != nil {
+		w.requeue(ctx, rec)
+		return true
+	}
+	return false
 }
 
 // Requeuer sets when a failed message becomes visible again.

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/efs-cw/backupbridge/internal/dev/stackdef"
 )
@@ -27,6 +28,9 @@ type StackOptions struct {
 	VisibilityOverride map[string]int
 	// SQS configures goaws.
 	SQS SQSOptions
+	// APIOptions are added to Config.APIOptions, so to the DynamoDB and SQS
+	// clients (a request meter: package costmeter).
+	APIOptions []func(*middleware.Stack) error
 }
 
 // Stack is a running local copy of the template's data plane: goaws with the
@@ -60,6 +64,7 @@ func StartStack(ctx context.Context, def *stackdef.Stack, opts StackOptions) (_ 
 	if s.Config, err = AWSConfig(ctx); err != nil {
 		return nil, fmt.Errorf("start stack: %w", err)
 	}
+	s.Config.APIOptions = append(s.Config.APIOptions, opts.APIOptions...)
 	if s.DynamoServer, err = StartDynamoDB(); err != nil {
 		return nil, fmt.Errorf("start stack: %w", err)
 	}

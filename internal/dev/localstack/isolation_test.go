@@ -188,7 +188,7 @@ func isolationRun(t *testing.T, pause bool, n int) isolationResult {
 	if pause && h.State != health.Paused {
 		t.Errorf("the third partner is %s at the end, want paused the whole run", h.State)
 	}
-	return isolationResult{load: r, noise: noise, third: fmt.Sprintf("%s, %d held", h.State, h.Parked)}
+	return isolationResult{load: r, noise: noise, third: fmt.Sprintf("%s, %d held; table %d items", h.State, h.Parked, tableItems(t, st))}
 }
 
 // TestIsolation is the isolation benchmark.

@@ -41,6 +41,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/smithy-go/middleware"
+
 	"github.com/efs-cw/backupbridge/internal/admin"
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/console"
@@ -108,6 +110,12 @@ type Options struct {
 	Logger             *slog.Logger
 	// MetricsOut receives the EMF metric lines (default: discarded).
 	MetricsOut io.Writer
+	// APIOptions are added to the local stack's AWS clients, DynamoDB and
+	// SQS (a request meter: package costmeter).
+	APIOptions []func(*middleware.Stack) error
+	// WrapSecrets, when set, wraps the secret store the functions read (the
+	// local file standing in for Secrets Manager), e.g. to count its reads.
+	WrapSecrets func(partner.SecretStore) partner.SecretStore
 }
 
 // Service is every function's handler, each assembled by its function's
@@ -222,6 +230,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	st.AWS, err = localaws.StartStack(ctx, def, localaws.StackOptions{
 		VisibilityOverride: vis,
 		SQS:                localaws.SQSOptions{Dir: filepath.Join(opts.Dir, "goaws")},
+		APIOptions:         opts.APIOptions,
 	})
 	if err != nil {
 		return nil, err
@@ -266,6 +275,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		HTTPClient: hc,
 		Now:        opts.Now,
 		Logger:     logger,
+	}
+	if opts.WrapSecrets != nil {
+		deps.Secrets = opts.WrapSecrets(secrets)
 	}
 	st.Service = &Service{
 		Webhook: webhookfn.New(cfg, deps),
