@@ -380,8 +380,14 @@ func (s *Store) Success(ctx context.Context, partnerID string, now time.Time) er
 		if st.State != Degraded && st.Failures == 0 {
 			return errNoChange
 		}
-		if st.Holding() {
+		if st.State == Paused {
 			return errNoChange
+		}
+		if st.State == Resuming {
+			// A replayed event went through: the failures before it were
+			// not in a row. The state stays (Settle ends the replay).
+			st.Failures, st.LastFailureAt = 0, time.Time{}
+			return nil
 		}
 		st.State, st.Since, st.Failures, st.Code, st.Reason = Healthy, now, 0, "", ""
 		st.LastFailureAt = time.Time{}

@@ -237,3 +237,34 @@ func TestHeldTooLong(t *testing.T) {
 		t.Fatalf("paused again: %+v, want pausedAt kept at %v", st, t0)
 	}
 }
+
+// While resuming, failures count towards a pause again, but only in a row:
+// a replayed event that goes through starts the count again.
+func TestResumingFailuresCountOnlyInARow(t *testing.T) {
+	ctx := context.Background()
+	s := store(t)
+	_, _, _ = s.Pause(ctx, "p", health.Cause{Code: "CW_UNAVAILABLE", Reason: "503"}, t0)
+	if _, _, err := s.Resume(ctx, "p", false, t0); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		for i := range health.PauseAfterFailures - 1 {
+			if _, paused, _ := s.Failure(ctx, "p", "CW_UNAVAILABLE", "503", t0.Add(time.Duration(round*10+i)*time.Second)); paused {
+				t.Fatalf("round %d: paused after %d failures", round, i+1)
+			}
+		}
+		if err := s.Success(ctx, "p", t0.Add(time.Duration(round*10+9)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, _ := s.Get(ctx, "p"); st.State != health.Resuming || st.Failures != 0 {
+		t.Fatalf("%+v, want still resuming with the count cleared", st)
+	}
+	var paused bool
+	for i := range health.PauseAfterFailures {
+		_, paused, _ = s.Failure(ctx, "p", "CW_UNAVAILABLE", "503", t0.Add(time.Minute+time.Duration(i)*time.Second))
+	}
+	if st, _ := s.Get(ctx, "p"); !paused || st.State != health.Paused {
+		t.Fatalf("%d failures in a row while resuming: %+v, want paused", health.PauseAfterFailures, st)
+	}
+}

@@ -31,9 +31,12 @@ func (w *Worker) pauseCause(ctx context.Context, err error, c *outcome.Error) *h
 		return &health.Cause{Code: outcome.CodeAuth, Reason: err.Error()}
 	}
 	if c.Kind == outcome.KindTransient && c.RetryAfter > 0 {
-		left := time.Minute
-		if dl, ok := ctx.Deadline(); ok {
-			left = time.Until(dl)
+		// The invocation's length (template.yaml: 60 s), not what is left
+		// of this one: a short wait near the end of an invocation is a
+		// retry, not a pause.
+		left := w.InvocationTimeout
+		if left <= 0 {
+			left = time.Minute
 		}
 		if c.RetryAfter > left {
 			return &health.Cause{Code: outcome.CodeRateLimited, RetryAfter: c.RetryAfter,

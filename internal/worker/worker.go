@@ -80,6 +80,9 @@ type Worker struct {
 	// secrets) is reused by a warm worker (default 10 minutes).
 	ClientTTL time.Duration
 
+	// InvocationTimeout is the worker function's timeout (default 60 s, as
+	// template.yaml): a 429 asking to wait longer pauses the partner.
+	InvocationTimeout time.Duration
 	// ReplayRetryWait is the first wait before a replay tries a held message
 	// again after a transient failure (default 1 s; see replayWait).
 	ReplayRetryWait time.Duration
@@ -389,7 +392,9 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, m *queue.Message, re
 	if err := w.Claims.Complete(context.WithoutCancel(ctx), cl, w.now()); err != nil {
 		log.WarnContext(ctx, "complete claim", "error", err)
 	}
-	if w.Health != nil && r.calls > 0 && (st.State == health.Degraded || st.Failures > 0) {
+	if w.Health != nil && r.calls > 0 && (replay || st.State == health.Degraded || st.Failures > 0) {
+		// A replay never read the status; otherwise a success only writes
+		// when there are failures to clear (Success reads afresh).
 		if err := w.Health.Success(context.WithoutCancel(ctx), m.PartnerID, w.now()); err != nil {
 			log.WarnContext(ctx, "record partner success", "error", err)
 		}
@@ -533,6 +538,15 @@ func (w *Worker) processRun(ctx context.Context, log *slog.Logger, m *queue.Mess
 	}
 	if n := calls.Load(); n > 0 {
 		w.Metrics.Count(map[string]float64{metrics.ConnectWiseCalls: float64(n)}, map[string]string{"partnerId": m.PartnerID})
+	}
+	if !retry && prior.Attempts > 0 {
+		// An earlier attempt may have left an event-level "retrying" entry
+		// (reading the partner, recording usage): this attempt is its last word.
+		e := base
+		e.Subject, e.What, e.Outcome = "", eventlog.WhatEvent, eventlog.OutcomeDone
+		e.Message = fmt.Sprintf("processed on attempt %d", prior.Attempts+1)
+		e.Calls, e.DurationMS = int(calls.Load()), w.now().Sub(started).Milliseconds()
+		w.record(ctx, log, e)
 	}
 	if m.Job == queue.JobReprocess && !retry {
 		// The reprocess supersedes the event's earlier failures: take them
