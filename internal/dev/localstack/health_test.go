@@ -6,12 +6,9 @@ package localstack_test
 // order, each once, when it resumes.
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,22 +22,7 @@ import (
 // startCapturing is start with the service log kept for the test to read.
 func startCapturing(t *testing.T) (*harness, func() string) {
 	t.Helper()
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	logger := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	st, ck, ns := newStack(t, logger, nil)
-	t.Cleanup(func() {
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("service log:\n%s", tail(buf.String(), 8000))
-			mu.Unlock()
-		}
-	})
-	return &harness{t: t, st: st, sim: st.Sim, clock: ck, sleep: ns}, func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.String()
-	}
+	return startLogged(t, nil)
 }
 
 func (h *harness) health() health.Status {

@@ -52,6 +52,14 @@ func newStack(tb testing.TB, logger *slog.Logger, mod func(*localstack.Options))
 // startWith is start with changed options (a short ConnectWise timeout, …).
 func startWith(t *testing.T, mod func(*localstack.Options)) *harness {
 	t.Helper()
+	h, _ := startLogged(t, mod)
+	return h
+}
+
+// startLogged is startWith that also returns the service log so far, for a
+// test to read (the log is printed when the test fails).
+func startLogged(t *testing.T, mod func(*localstack.Options)) (*harness, func() string) {
+	t.Helper()
 	var logBuf bytes.Buffer
 	var logMu sync.Mutex
 	logger := slog.New(slog.NewJSONHandler(lockedWriter{&logMu, &logBuf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -59,11 +67,15 @@ func startWith(t *testing.T, mod func(*localstack.Options)) *harness {
 	t.Cleanup(func() {
 		if t.Failed() {
 			logMu.Lock()
-			t.Logf("service log:\n%s", tail(logBuf.String(), 6000))
+			t.Logf("service log:\n%s", tail(logBuf.String(), 8000))
 			logMu.Unlock()
 		}
 	})
-	return &harness{t: t, st: st, sim: st.Sim, clock: ck, sleep: ns}
+	return &harness{t: t, st: st, sim: st.Sim, clock: ck, sleep: ns}, func() string {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logBuf.String()
+	}
 }
 
 // discardLogger drops everything below errors (benchmarks, load runs).
