@@ -155,6 +155,11 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 	if err := slots.Complete(context.WithoutCancel(ctx), slot, w.now()); err != nil {
 		log.WarnContext(ctx, "complete sync slot", "error", err)
 	}
+	if r, ok := ctx.Value(runKey{}).(*run); ok && r.prior.Attempts > 0 {
+		// A retry: an earlier attempt may have left "sync retrying"; the
+		// sync as a whole is done (what it pushed is in the entries above).
+		w.record(ctx, log, entry(eventlog.WhatSync, eventlog.OutcomeDone, fmt.Sprintf("synced on attempt %d", r.prior.Attempts+1)))
+	}
 	// This sync supersedes the customer's earlier sync failures: what still
 	// fails was recorded again by this run and stays listed.
 	var keep []eventlog.Entry

@@ -404,6 +404,8 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, m *queue.Message, re
 
 // run collects what one message's processing recorded and met.
 type run struct {
+	// prior is what earlier attempts at the message left.
+	prior    claim.Attempt
 	mu       sync.Mutex
 	failures []eventlog.Entry
 	// retrying are the entries recorded as retrying: rewritten as parked if
@@ -437,7 +439,7 @@ func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message
 	started := w.now()
 	var calls atomic.Int64
 	ctx = withCallCounter(ctx, &calls)
-	thisRun := &run{}
+	thisRun := &run{prior: prior}
 	ctx = context.WithValue(ctx, runKey{}, thisRun)
 	retry := w.processRun(ctx, log, m, prior, &calls, started, thisRun)
 	thisRun.mu.Lock()
