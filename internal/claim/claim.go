@@ -189,11 +189,11 @@ const ReasonUnfinished = "an earlier attempt did not finish (the worker timed ou
 // priorOf reads the earlier attempts from the record Begin replaced (none
 // when there was no record, or a completed one past its retention).
 func priorOf(old map[string]types.AttributeValue, now time.Time) Attempt {
-	st := str(old[attrStatus])
+	st := table.String(old[attrStatus])
 	if st == "" || st == statusCompleted {
 		return Attempt{}
 	}
-	a := Attempt{Code: str(old[attrLastCode]), Reason: str(old[attrLastReason])}
+	a := Attempt{Code: table.String(old[attrLastCode]), Reason: table.String(old[attrLastReason])}
 	if n, ok := old[attrAttempts].(*types.AttributeValueMemberN); ok {
 		a.Attempts, _ = strconv.Atoi(n.Value)
 	}
@@ -203,13 +203,6 @@ func priorOf(old map[string]types.AttributeValue, now time.Time) Attempt {
 		a.Code, a.Reason = "", ReasonUnfinished
 	}
 	return a
-}
-
-func str(v types.AttributeValue) string {
-	if s, ok := v.(*types.AttributeValueMemberS); ok {
-		return s.Value
-	}
-	return ""
 }
 
 // Last reads what the attempts at key left: found is false when the key
@@ -226,12 +219,12 @@ func (s *Store) Last(ctx context.Context, key string) (a Attempt, state State, f
 	if len(out.Item) == 0 {
 		return Attempt{}, 0, false, nil
 	}
-	a = Attempt{Code: str(out.Item[attrLastCode]), Reason: str(out.Item[attrLastReason])}
+	a = Attempt{Code: table.String(out.Item[attrLastCode]), Reason: table.String(out.Item[attrLastReason])}
 	if n, ok := out.Item[attrAttempts].(*types.AttributeValueMemberN); ok {
 		a.Attempts, _ = strconv.Atoi(n.Value)
 	}
 	state = InFlight
-	switch str(out.Item[attrStatus]) {
+	switch table.String(out.Item[attrStatus]) {
 	case statusCompleted:
 		state = Done
 	case statusAbandoned:

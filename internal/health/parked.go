@@ -131,19 +131,12 @@ func (s *Store) Held(ctx context.Context, partnerID, customerID string, limit in
 }
 
 func decodeParked(partnerID string, item map[string]types.AttributeValue) (Parked, error) {
-	p := Parked{PartnerID: partnerID, CustomerID: str(item["customerId"]), Key: str(item[table.SK])}
-	p.ParkedAt, _ = time.Parse(time.RFC3339Nano, str(item["parkedAt"]))
-	if err := json.Unmarshal([]byte(str(item["message"])), &p.Message); err != nil {
+	p := Parked{PartnerID: partnerID, CustomerID: table.String(item["customerId"]), Key: table.String(item[table.SK])}
+	p.ParkedAt, _ = time.Parse(time.RFC3339Nano, table.String(item["parkedAt"]))
+	if err := json.Unmarshal([]byte(table.String(item["message"])), &p.Message); err != nil {
 		return Parked{}, fmt.Errorf("decode held message %s of partner %s: %w", p.Key, partnerID, err)
 	}
 	return p, nil
-}
-
-func str(v types.AttributeValue) string {
-	if s, ok := v.(*types.AttributeValueMemberS); ok {
-		return s.Value
-	}
-	return ""
 }
 
 // Customers lists the customers with held messages, each once.
@@ -163,7 +156,7 @@ func (s *Store) Customers(ctx context.Context, partnerID string) ([]string, erro
 			return nil, fmt.Errorf("list held messages of %s: %w", partnerID, err)
 		}
 		for _, item := range out.Items {
-			if c := str(item["customerId"]); !seen[c] {
+			if c := table.String(item["customerId"]); !seen[c] {
 				seen[c] = true
 				customers = append(customers, c)
 			}
