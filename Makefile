@@ -188,10 +188,11 @@ bench-lambda: check-go ## Report the functions' arm64 binary sizes and init dura
 # Drives COST_EVENTS (default 200) events of each type through the local stack
 # with the request meter on its AWS clients (internal/dev/costmeter) and prints
 # requests, DynamoDB units and $ per million events at us-east-1 list prices
-# (internal/dev/localstack/cost_test.go, built only with the tag cost).
+# (internal/dev/localstack/cost_test.go; make test runs its TestWriteBudget,
+# a few events per type held to their write budgets).
 .PHONY: bench-cost
 bench-cost: check-go tools ## Count AWS requests and DynamoDB capacity per event type, and price them
-	$(GO) test -tags cost -run TestCost -count=1 -v ./internal/dev/localstack/
+	BENCH_COST=1 $(GO) test -run '^TestCost$$' -count=1 -v ./internal/dev/localstack/
 
 # The chaos run (10,000 events, 30% ConnectWise faults, duplicates, one
 # partner's keys refused for the middle third) and the isolation benchmark,

@@ -233,6 +233,94 @@ func (s *Store) Last(ctx context.Context, key string) (a Attempt, state State, f
 	return a, state, true, nil
 }
 
+// Check reads key's record without taking it: Done when it was completed
+// (and its retention has not passed), InFlight when a claim on it is held
+// and unexpired, New otherwise. With MarkDone it is the one-write form of a
+// claim for work whose repeat is harmless but wasteful (the webhook's
+// delivery records): read, do the work, then record it done. Two callers
+// that Check at once both do the work; the caller must tolerate that.
+func (s *Store) Check(ctx context.Context, key string, now time.Time) (State, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.Table),
+		Key:            s.keyOf(key),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read claim %s%s: %w", s.Prefix, key, err)
+	}
+	if len(out.Item) == 0 || table.Int64(out.Item[table.ExpiresAt]) < now.Unix() {
+		return New, nil
+	}
+	switch table.String(out.Item[attrStatus]) {
+	case statusCompleted:
+		return Done, nil
+	case statusInProgress:
+		if table.Int64(out.Item[attrInProgress]) >= now.UnixMilli() {
+			return InFlight, nil
+		}
+	}
+	return New, nil
+}
+
+// Peek is the worker's one-write claim: it reads what earlier attempts at
+// key left (Claim.Prior) without taking the key. The caller does the work,
+// then records Done (MarkDone) or a failed attempt (Fail): one write per
+// attempt, where Begin and Complete were two. Nothing stops two callers from
+// working on one key at once, so the work itself must be safe to run twice
+// concurrently (the worker's is: each fault's lock, the usage items' event
+// ids and the sync slot guard every effect). A claim still held by Begin
+// reads InFlight.
+func (s *Store) Peek(ctx context.Context, key string, now time.Time) (State, Claim, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.Table),
+		Key:            s.keyOf(key),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return 0, Claim{}, fmt.Errorf("read claim %s%s: %w", s.Prefix, key, err)
+	}
+	item := out.Item
+	if len(item) == 0 || table.Int64(item[table.ExpiresAt]) < now.Unix() {
+		return New, Claim{Key: key}, nil
+	}
+	switch table.String(item[attrStatus]) {
+	case statusCompleted:
+		return Done, Claim{}, nil
+	case statusInProgress:
+		if table.Int64(item[attrInProgress]) >= now.UnixMilli() {
+			return InFlight, Claim{}, nil
+		}
+	}
+	return New, Claim{Key: key, Prior: priorOf(item, now)}, nil
+}
+
+// Fail records a failed attempt at a peeked claim (one put): the next
+// Peek's Prior, and Last, report it with the attempts counted so far.
+func (s *Store) Fail(ctx context.Context, c Claim, code, reason string, now time.Time) error {
+	item := s.keyOf(c.Key)
+	item[attrStatus] = table.S(statusAbandoned)
+	item[attrAttempts] = &types.AttributeValueMemberN{Value: strconv.Itoa(c.Prior.Attempts + 1)}
+	item[attrLastCode] = table.S(code)
+	item[attrLastReason] = table.S(reason)
+	item[table.ExpiresAt] = table.Seconds(now.Add(s.retention()))
+	if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table), Item: item}); err != nil {
+		return fmt.Errorf("record failed attempt %s%s: %w", s.Prefix, c.Key, err)
+	}
+	return nil
+}
+
+// MarkDone records key as completed at now, with one unconditional put:
+// repeats of the key are Done until the retention passes.
+func (s *Store) MarkDone(ctx context.Context, key string, now time.Time) error {
+	item := s.keyOf(key)
+	item[attrStatus] = table.S(statusCompleted)
+	item[table.ExpiresAt] = table.Seconds(now.Add(s.retention()))
+	if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table), Item: item}); err != nil {
+		return fmt.Errorf("record %s%s done: %w", s.Prefix, key, err)
+	}
+	return nil
+}
+
 func (s *Store) read(ctx context.Context, key string) (State, bool, error) {
 	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.Table),

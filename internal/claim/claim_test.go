@@ -125,3 +125,36 @@ func TestPriorAttemptsAreReported(t *testing.T) {
 		t.Fatal("Last found a key never claimed")
 	}
 }
+
+// The one-write form: Check only reads, MarkDone records the key done until
+// its retention passes, and a first-wave claim still held reads InFlight.
+func TestCheckAndMarkDone(t *testing.T) {
+	s := store(t)
+	ctx := t.Context()
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	if st, err := s.Check(ctx, "k1", now); err != nil || st != claim.New {
+		t.Fatalf("Check of an unknown key = %v, %v; want new", st, err)
+	}
+	if err := s.MarkDone(ctx, "k1", now); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Check(ctx, "k1", now.Add(59*time.Minute)); err != nil || st != claim.Done {
+		t.Fatalf("Check after MarkDone = %v, %v; want done", st, err)
+	}
+	if st, err := s.Check(ctx, "k1", now.Add(61*time.Minute)); err != nil || st != claim.New {
+		t.Fatalf("Check after the retention = %v, %v; want new", st, err)
+	}
+	// Begin on a key marked done finds it done.
+	if st, _, err := s.Begin(ctx, "k1", now.Add(time.Minute), time.Minute); err != nil || st != claim.Done {
+		t.Fatalf("Begin after MarkDone = %v, %v; want done", st, err)
+	}
+	if _, _, err := s.Begin(ctx, "k2", now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Check(ctx, "k2", now.Add(30*time.Second)); err != nil || st != claim.InFlight {
+		t.Fatalf("Check of a held claim = %v, %v; want in-flight", st, err)
+	}
+	if st, err := s.Check(ctx, "k2", now.Add(2*time.Minute)); err != nil || st != claim.New {
+		t.Fatalf("Check of a lapsed claim = %v, %v; want new", st, err)
+	}
+}

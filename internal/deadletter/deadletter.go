@@ -283,7 +283,7 @@ func (r *Recorder) lastReason(ctx context.Context, m *queue.Message) (string, er
 	var b strings.Builder
 	switch {
 	case !found:
-		b.WriteString("No attempt recorded a reason: the worker never began this work (the message may never have been processed, e.g. undecodable, or every invocation failed before it began).")
+		b.WriteString("No attempt recorded a reason: the worker never began this work, or every attempt timed out or stopped before it finished (a failed attempt records its reason; the message may also be undecodable, or every invocation failed before it began).")
 	case a.Reason == "":
 		fmt.Fprintf(&b, "The worker began %s, but no attempt recorded a reason (every attempt timed out or stopped before it finished).", attempts(a.Attempts))
 	default:

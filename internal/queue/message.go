@@ -51,6 +51,12 @@ type Message struct {
 	Force bool `json:"force,omitempty"`
 }
 
+// ClaimPrefix starts the partition key of the worker's record of a
+// message's work (package claim; the key is ClaimKey): the worker writes it
+// when the work is done, and the webhook reads it to answer a repeated
+// delivery as a duplicate.
+const ClaimPrefix = "EVENT#"
+
 // ClaimKey is the idempotency key of the work the message asks for: the same
 // event delivered twice is one piece of work; each reprocess request is its own.
 func (m *Message) ClaimKey() string {

@@ -52,6 +52,14 @@ type Slot struct {
 	PartnerID, CustomerID string
 	owner                 string
 	started               time.Time
+	// State is the slot as Claim read it (for Throttled and Busy: when the
+	// window opens).
+	State State
+	// Pushed and PushedAt, when Pushed is set, are stored by Complete: the
+	// fingerprint of the figures ConnectWise now holds, and when they were
+	// last compared with ConnectWise.
+	Pushed   string
+	PushedAt time.Time
 }
 
 // Slots claims and releases sync slots.
@@ -84,7 +92,24 @@ func (s *Slots) window() time.Duration {
 
 // Claim tries to take the customer's slot at now. force skips the window
 // (an operator's reprocess) but never runs two syncs of one customer at once.
+//
+// It reads the slot first (one read unit) and writes only when the read says
+// the slot can be taken, or the customer is not yet marked pending: a
+// conditional write whose condition fails still costs a write unit, and most
+// events find the window closed and the customer already pending. The
+// returned Slot carries the state read (its LastSyncAt says when the window
+// opens) whatever the outcome.
 func (s *Slots) Claim(ctx context.Context, partnerID, customerID string, now time.Time, force bool) (Outcome, Slot, error) {
+	st, err := s.State(ctx, partnerID, customerID)
+	if err != nil {
+		return 0, Slot{}, err
+	}
+	if !st.Registered {
+		return 0, Slot{}, fmt.Errorf("claim sync slot of %s/%s: %w", partnerID, customerID, ErrUnknownCustomer)
+	}
+	if st.LeaseUntil.After(now) || (!force && !st.IsOpen(now, s.window())) {
+		return s.throttle(ctx, partnerID, customerID, now, st)
+	}
 	owner, err := token()
 	if err != nil {
 		return 0, Slot{}, err
@@ -110,28 +135,68 @@ func (s *Slots) Claim(ctx context.Context, partnerID, customerID string, now tim
 		UpdateExpression:          aws.String("SET leaseOwner = :owner, leaseUntil = :until"),
 		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeValues: vals,
+		// A lost race answers with the item as it is now: no second read.
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
-		return Claimed, Slot{PartnerID: partnerID, CustomerID: customerID, owner: owner, started: now}, nil
+		return Claimed, Slot{PartnerID: partnerID, CustomerID: customerID, owner: owner, started: now, State: st}, nil
 	}
-	if !table.IsConditionFailed(err) {
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
 		return 0, Slot{}, fmt.Errorf("claim sync slot of %s/%s: %w", partnerID, customerID, err)
 	}
-	// Read why (the failed condition does not say), then mark pending.
-	st, err := s.State(ctx, partnerID, customerID)
-	if err != nil {
+	if len(ccf.Item) > 0 {
+		st = StateOf(ccf.Item)
+	} else if st, err = s.State(ctx, partnerID, customerID); err != nil {
+		// An emulator that does not return the item: read it.
 		return 0, Slot{}, err
 	}
 	if !st.Registered {
 		return 0, Slot{}, fmt.Errorf("claim sync slot of %s/%s: %w", partnerID, customerID, ErrUnknownCustomer)
 	}
-	if err := s.markPending(ctx, partnerID, customerID, now); err != nil {
-		return 0, Slot{}, err
+	return s.throttle(ctx, partnerID, customerID, now, st)
+}
+
+// throttle marks the customer pending unless it already is, and says why
+// the slot was not taken: Busy while another sync holds it, else Throttled.
+func (s *Slots) throttle(ctx context.Context, partnerID, customerID string, now time.Time, st State) (Outcome, Slot, error) {
+	if !st.Pending {
+		if err := s.markPending(ctx, partnerID, customerID, now); err != nil {
+			return 0, Slot{}, err
+		}
+		st.Pending, st.PendingSince = true, now
 	}
+	sl := Slot{PartnerID: partnerID, CustomerID: customerID, State: st}
 	if st.LeaseUntil.After(now) {
-		return Busy, Slot{}, nil
+		return Busy, sl, nil
 	}
-	return Throttled, Slot{}, nil
+	return Throttled, sl, nil
+}
+
+// Request is an event's part in the rule: it reads the slot and reports
+// whether a sync may run now (force: whatever the window). When it may not,
+// the customer is marked pending (unless it already is), so that the change
+// is pushed when the window opens. Request takes nothing: the sync itself
+// runs as its own job and Claims the slot. One read, and a write only for
+// the first event that finds the window closed.
+func (s *Slots) Request(ctx context.Context, partnerID, customerID string, now time.Time, force bool) (bool, State, error) {
+	st, err := s.State(ctx, partnerID, customerID)
+	if err != nil {
+		return false, State{}, err
+	}
+	if !st.Registered {
+		return false, st, fmt.Errorf("request sync of %s/%s: %w", partnerID, customerID, ErrUnknownCustomer)
+	}
+	if force || st.IsOpen(now, s.window()) {
+		return true, st, nil
+	}
+	if !st.Pending {
+		if err := s.markPending(ctx, partnerID, customerID, now); err != nil {
+			return false, st, err
+		}
+		st.Pending, st.PendingSince = true, now
+	}
+	return false, st, nil
 }
 
 // ErrUnknownCustomer is returned for a customer that never sent an event.
@@ -170,12 +235,18 @@ func (s *Slots) markPending(ctx context.Context, partnerID, customerID string, n
 // started (its change may not be in this sync; it goes in the next).
 func (s *Slots) Complete(ctx context.Context, sl Slot, now time.Time) error {
 	key := table.Key(usage.CustomerPK(sl.PartnerID, sl.CustomerID), usage.CustomerSK)
+	update := "SET lastSyncAt = :start, leaseOwner = :none, leaseUntil = :zero"
+	vals := map[string]types.AttributeValue{":start": table.Millis(sl.started), ":owner": table.S(sl.owner), ":none": table.S(""), ":zero": zero}
+	if sl.Pushed != "" {
+		update += ", pushed = :fp, pushedAt = :pushedAt"
+		vals[":fp"], vals[":pushedAt"] = table.S(sl.Pushed), table.Millis(sl.PushedAt)
+	}
 	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.Table),
 		Key:                       key,
-		UpdateExpression:          aws.String("SET lastSyncAt = :start, leaseOwner = :none, leaseUntil = :zero"),
+		UpdateExpression:          aws.String(update),
 		ConditionExpression:       aws.String("leaseOwner = :owner"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":start": table.Millis(sl.started), ":owner": table.S(sl.owner), ":none": table.S(""), ":zero": zero},
+		ExpressionAttributeValues: vals,
 	})
 	if err != nil && !table.IsConditionFailed(err) {
 		return fmt.Errorf("complete sync of %s/%s: %w", sl.PartnerID, sl.CustomerID, err)
@@ -226,6 +297,10 @@ type State struct {
 	Pending      bool
 	PendingSince time.Time
 	LeaseUntil   time.Time
+	// Pushed is the fingerprint of the figures the last sync left in
+	// ConnectWise, compared with ConnectWise at PushedAt ("" when unknown).
+	Pushed   string
+	PushedAt time.Time
 }
 
 // OpenAt is when the customer's window opens (zero: open now).
@@ -255,6 +330,8 @@ func StateOf(item map[string]types.AttributeValue) State {
 	st.LastSyncAt = millis(item["lastSyncAt"])
 	st.PendingSince = millis(item["pendingSince"])
 	st.LeaseUntil = millis(item["leaseUntil"])
+	st.Pushed = table.String(item["pushed"])
+	st.PushedAt = millis(item["pushedAt"])
 	if b, ok := item["pending"].(*types.AttributeValueMemberBOOL); ok {
 		st.Pending = b.Value
 	}

@@ -63,3 +63,17 @@ func String(v types.AttributeValue) string {
 	}
 	return ""
 }
+
+// Int64 reads a number attribute (0 when absent, not a number or not an
+// integer).
+func Int64(v types.AttributeValue) int64 {
+	n, ok := v.(*types.AttributeValueMemberN)
+	if !ok {
+		return 0
+	}
+	i, err := strconv.ParseInt(n.Value, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return i
+}

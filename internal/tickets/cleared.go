@@ -76,3 +76,35 @@ func (s *FaultStore) NoteCleared(ctx context.Context, k FaultKey, f Fault, exist
 	}
 	return true, nil
 }
+
+// NoteRaised moves a fault's LastRaisedAt forward to at with one conditional
+// write and no lock: for a failure repeated on a ticket that is open and
+// needs no note (nothing in ConnectWise changes). It reports false when the
+// fault changed since f was read, or its lock is held: the caller then
+// applies the signal under the lock.
+func (s *FaultStore) NoteRaised(ctx context.Context, k FaultKey, f Fault, at, now time.Time) (bool, error) {
+	atv, err := attributevalue.Marshal(at)
+	if err != nil {
+		return false, fmt.Errorf("encode fault %s: %w", k, err)
+	}
+	_, err = s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        aws.String(s.Table),
+		Key:              table.Key(faultPK(k), "FAULT"),
+		UpdateExpression: aws.String("SET lastRaisedAt = :at, version = :next"),
+		// Absent or expired lock: a crashed holder's lease has run out.
+		ConditionExpression: aws.String("version = :prev AND (attribute_not_exists(lockOwner) OR lockUntil < :now)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at":   atv,
+			":next": &types.AttributeValueMemberN{Value: strconv.Itoa(f.Version + 1)},
+			":prev": &types.AttributeValueMemberN{Value: strconv.Itoa(f.Version)},
+			":now":  table.Millis(now),
+		},
+	})
+	if table.IsConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("note fault %s raised: %w", k, err)
+	}
+	return true, nil
+}

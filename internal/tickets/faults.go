@@ -76,6 +76,15 @@ type Fault struct {
 	// retry makes the change without adding the note again.
 	NoteAddedFor string `json:"noteAddedFor,omitempty"`
 	Version      int    `json:"version"`
+	// LockOwner and LockUntil (epoch milliseconds) are the fault's lock as
+	// read; Save writes them only while the lock is kept.
+	LockOwner string `json:"lockOwner,omitempty"`
+	LockUntil int64  `json:"lockUntil,omitempty"`
+}
+
+// Locked reports whether the fault's lock, as read, is held at now.
+func (f Fault) Locked(now time.Time) bool {
+	return f.LockOwner != "" && f.LockUntil >= now.UnixMilli()
 }
 
 // ErrBusy is returned by Lock when another worker holds the fault.
@@ -127,11 +136,55 @@ func (s *FaultStore) Lock(ctx context.Context, k FaultKey, owner string, now tim
 	return f, nil
 }
 
+// LockOpening takes the fault's lock and, in the same write, records that
+// its next ticket is being created (Creating, the next Seq and its XRef), on
+// the condition that the fault is still as read (prev; found false: no item)
+// and nobody holds its lock: one write where Lock and a checkpoint were two.
+// A fault that changed since the read gives ErrBusy (the message is retried
+// and reads it again).
+func (s *FaultStore) LockOpening(ctx context.Context, k FaultKey, prev Fault, found bool, owner string, now time.Time, lease time.Duration) (Fault, error) {
+	cond := "attribute_not_exists(pk)"
+	values := map[string]types.AttributeValue{
+		":owner": table.S(owner),
+		":until": table.Millis(now.Add(lease)),
+		":t":     &types.AttributeValueMemberBOOL{Value: true},
+		":seq":   &types.AttributeValueMemberN{Value: strconv.Itoa(prev.Seq + 1)},
+		":xref":  table.S(k.XRef(prev.Seq + 1)),
+		":key":   table.S(k.String()),
+	}
+	if found {
+		cond = "version = :v AND (attribute_not_exists(lockOwner) OR lockUntil < :now)"
+		values[":v"] = &types.AttributeValueMemberN{Value: strconv.Itoa(prev.Version)}
+		values[":now"] = table.Millis(now)
+	}
+	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.Table),
+		Key:                       table.Key(faultPK(k), "FAULT"),
+		UpdateExpression:          aws.String("SET lockOwner = :owner, lockUntil = :until, creating = :t, seq = :seq, xref = :xref, faultKey = :key"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if table.IsConditionFailed(err) {
+		return Fault{}, fmt.Errorf("lock fault %s: %w", k, ErrBusy)
+	}
+	if err != nil {
+		return Fault{}, fmt.Errorf("lock fault %s: %w", k, err)
+	}
+	var f Fault
+	if err := attributevalue.UnmarshalMapWithOptions(out.Attributes, &f, func(o *attributevalue.DecoderOptions) { o.TagKey = "json" }); err != nil {
+		return Fault{}, fmt.Errorf("decode fault %s: %w", k, err)
+	}
+	f.Key = k.String()
+	return f, nil
+}
+
 // Save stores the fault's state while the caller holds the lock; with
 // release it also gives the lock up.
 func (s *FaultStore) Save(ctx context.Context, k FaultKey, f Fault, owner string, now time.Time, lease time.Duration, release bool) error {
 	f.Key = k.String()
 	f.Version++
+	f.LockOwner, f.LockUntil = "", 0
 	item, err := attributevalue.MarshalMapWithOptions(f, func(o *attributevalue.EncoderOptions) { o.TagKey = "json" })
 	if err != nil {
 		return fmt.Errorf("encode fault %s: %w", k, err)

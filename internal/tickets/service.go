@@ -88,6 +88,9 @@ type Service struct {
 	// never past the context's deadline plus a margin).
 	Lease time.Duration
 	Log   *slog.Logger
+	// Cleared, when set, tells when backups last cleared an account's
+	// backup faults, so that a backup's clearing signals write nothing.
+	Cleared ClearedTimes
 }
 
 // Defaults of the partner's ticket settings.
@@ -145,6 +148,12 @@ type op struct {
 	now   time.Time
 	lease time.Duration
 	f     Fault
+	// fresh: this op's lock set Creating (LockOpening): no earlier attempt
+	// can have created the ticket, so there is nothing to look up first.
+	fresh bool
+	// clearedAt is when backups last cleared the fault (ClearedTimes; zero
+	// when unknown).
+	clearedAt time.Time
 }
 
 func (s *Service) apply(ctx context.Context, t Target, ev *contract.Event, sig Signal) Result {
@@ -154,37 +163,49 @@ func (s *Service) apply(ctx context.Context, t Target, ev *contract.Event, sig S
 		res.Action, res.Reason = ActionSkipped, fmt.Sprintf("no notification rule opens a ticket for %s at severity %s", sig.Fault, sig.Severity)
 		return res
 	}
-	if !sig.Raise {
-		// A clearing signal for a fault with no ticket to resolve only moves
-		// its last clearing time forward (so that an older failure delivered
-		// late opens nothing), with one conditional write and no lock.
-		f, found, err := s.Faults.Get(ctx, key)
-		if err != nil {
+	now := s.now()
+	// Every signal starts with one consistent read of its fault: most need
+	// no lock (and no write) at all, and the lock is taken on the condition
+	// that the fault is still as read.
+	f, found, err := s.Faults.Get(ctx, key)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	if f.Locked(now) {
+		res.Err = outcome.Transient(outcome.CodeBusy, fmt.Errorf("fault %s: %w", key, ErrBusy))
+		return res
+	}
+	o := &op{s: s, t: t, ev: ev, sig: sig, key: key, now: now, lease: s.lease(ctx)}
+	if sig.Raise && s.Cleared != nil && sig.Account != nil && clearedByBackups(sig.Fault) {
+		if o.clearedAt, err = s.Cleared.ClearedAt(ctx, key); err != nil {
 			res.Err = err
 			return res
 		}
+	}
+	if !sig.Raise {
 		if quiet := !found || (!f.Creating && (f.State == StateNone || f.State == StateResolved)); quiet {
-			done := found && !ev.OccurredAt.After(f.LastClearedAt)
-			if !done {
-				if done, err = s.Faults.NoteCleared(ctx, key, f, found, ev.OccurredAt, s.now()); err != nil {
-					res.Err = err
-					return res
-				}
-			}
-			if done {
-				res.Action, res.TicketID, res.Reason, res.Noop = ActionSkipped, f.TicketID, "no open ticket for this fault", true
-				return res
+			if r, ok := s.quietClear(ctx, key, f, found, ev, sig, now); ok {
+				return r
 			}
 			// The fault changed meanwhile: apply the signal under its lock.
 		}
+	} else if found && f.State == StateOpen && !f.Creating && f.NoteAddedFor == "" && f.TicketID != 0 && now.Sub(f.LastNoteAt) < o.noteEvery() {
+		if r, ok := o.stillOpen(ctx, f); ok {
+			return r
+		}
 	}
-	o := &op{s: s, t: t, ev: ev, sig: sig, key: key, now: s.now(), lease: s.lease(ctx)}
-	var err error
 	if o.owner, err = newOwner(); err != nil {
 		res.Err = err
 		return res
 	}
-	o.f, err = s.Faults.Lock(ctx, key, o.owner, o.now, o.lease)
+	if sig.Raise && o.opensNew(f, found) {
+		// The lock and the "creating" checkpoint in one write.
+		o.f, err = s.Faults.LockOpening(ctx, key, f, found, o.owner, o.now, o.lease)
+		o.fresh = err == nil
+	} else {
+		o.f, err = s.Faults.Lock(ctx, key, o.owner, o.now, o.lease)
+	}
 	if errors.Is(err, ErrBusy) {
 		res.Err = outcome.Transient(outcome.CodeBusy, err)
 		return res
@@ -205,6 +226,106 @@ func (s *Service) apply(ctx context.Context, t Target, ev *contract.Event, sig S
 	}
 	res.Err = err
 	return res
+}
+
+// ClearedTimes tells when backups last cleared an account's backup faults
+// (the account's usage item keeps it; see usage.Account.LastGoodAt).
+type ClearedTimes interface {
+	ClearedAt(ctx context.Context, k FaultKey) (time.Time, error)
+}
+
+// clearedByBackups reports whether a backup.completed event clears faults
+// of kind k (see SignalsOf).
+func clearedByBackups(k FaultKind) bool {
+	switch contract.NotificationKind(k) {
+	case contract.NotifyBackupFailure, contract.NotifyNoBackup, contract.NotifyNoErrorFreeBackup:
+		return true
+	}
+	return false
+}
+
+// quietClear handles a clearing signal for a fault with no ticket to
+// resolve (no state yet, none, or resolved); ok is false when the fault
+// changed meanwhile and the signal must be applied under its lock.
+//
+// A backup's clearing signals write nothing when there is a ClearedTimes:
+// the account's usage item already holds the time (so a success with no
+// fault costs no write for the faults that never raised). Other clearing
+// signals move the fault's last clearing time forward (so that an older
+// failure delivered late opens nothing), with one conditional write and no
+// lock.
+func (s *Service) quietClear(ctx context.Context, key FaultKey, f Fault, found bool, ev *contract.Event, sig Signal, now time.Time) (Result, bool) {
+	res := Result{Fault: key, Signal: sig, Action: ActionSkipped, TicketID: f.TicketID, Reason: "no open ticket for this fault", Noop: true}
+	if s.Cleared != nil && ev.Type == contract.TypeBackupCompleted && sig.Account != nil {
+		return res, true
+	}
+	if found && !ev.OccurredAt.After(f.LastClearedAt) {
+		return res, true
+	}
+	done, err := s.Faults.NoteCleared(ctx, key, f, found, ev.OccurredAt, now)
+	if err != nil {
+		return Result{Fault: key, Signal: sig, Err: err}, true
+	}
+	return res, done
+}
+
+// stillOpen handles the commonest signal: a failure repeated while its
+// ticket is open and its next note is not due. It reads the ticket; if a
+// person has not closed (or deleted) it, nothing changes in ConnectWise, so
+// the fault's last failure time moves forward with one conditional write and
+// no lock. ok is false when the signal must be applied under the lock (the
+// ticket was closed or deleted, or the fault changed meanwhile).
+func (o *op) stillOpen(ctx context.Context, f Fault) (Result, bool) {
+	res := Result{Fault: o.key, Signal: o.sig, Action: ActionSkipped, TicketID: f.TicketID}
+	at := o.ev.OccurredAt
+	if opposite := f.LastClearedAt; !opposite.IsZero() && at.Before(opposite) {
+		res.Reason = fmt.Sprintf("event from %s is older than the fault's clearing at %s", at.Format(time.RFC3339), opposite.Format(time.RFC3339))
+		return res, true
+	}
+	tk, _, err := o.t.CW.Tickets.Get(ctx, f.TicketID)
+	if errors.Is(err, connectwise.ErrNotFound) {
+		return Result{}, false
+	}
+	if err != nil {
+		res.Action, res.Err = "", fmt.Errorf("read ticket %d: %w", f.TicketID, err)
+		return res, true
+	}
+	if tk.ClosedFlag {
+		return Result{}, false
+	}
+	if at.After(f.LastRaisedAt) {
+		done, err := o.s.Faults.NoteRaised(ctx, o.key, f, at, o.now)
+		if err != nil {
+			res.Action, res.Err = "", err
+			return res, true
+		}
+		if !done {
+			return Result{}, false
+		}
+	}
+	res.Reason = fmt.Sprintf("ticket %d is open; a note was added less than %s ago", f.TicketID, o.noteEvery())
+	return res, true
+}
+
+// opensNew reports whether raising the fault as read opens a new ticket
+// (not a note, a reopen, or the search for a ticket an earlier attempt may
+// have created), so that the lock can carry the "creating" checkpoint.
+func (o *op) opensNew(f Fault, found bool) bool {
+	if f.Creating {
+		return false
+	}
+	at := o.ev.OccurredAt
+	if at.Before(f.LastClearedAt) || (!o.clearedAt.IsZero() && at.Before(o.clearedAt)) {
+		return false // out of order: raise skips it
+	}
+	switch {
+	case !found, f.State == StateNone:
+		return true
+	case f.State == StateResolved:
+		w := o.reopenWithin()
+		return !(w > 0 && f.TicketID != 0 && o.now.Sub(f.ResolvedAt) <= w)
+	}
+	return false
 }
 
 func (o *op) noteEvery() time.Duration {
@@ -250,14 +371,18 @@ func (o *op) outOfOrder(mine *time.Time, opposite time.Time, oppositeName string
 }
 
 func (o *op) raise(ctx context.Context) (Action, int, string, error) {
-	if why := o.outOfOrder(&o.f.LastRaisedAt, o.f.LastClearedAt, "clearing"); why != "" {
+	cleared := o.f.LastClearedAt
+	if o.clearedAt.After(cleared) {
+		cleared = o.clearedAt
+	}
+	if why := o.outOfOrder(&o.f.LastRaisedAt, cleared, "clearing"); why != "" {
 		return ActionSkipped, o.f.TicketID, why, nil
 	}
 	if o.f.NoteAddedFor == changeResolve {
 		// Failing again: the resolution that did not happen is moot.
 		o.f.NoteAddedFor = ""
 	}
-	if o.f.Creating {
+	if o.f.Creating && !o.fresh {
 		id, err := o.findCreated(ctx)
 		if err != nil {
 			return "", 0, "", err
@@ -266,6 +391,9 @@ func (o *op) raise(ctx context.Context) (Action, int, string, error) {
 			o.adopt(id)
 			return ActionOpened, id, "found the ticket an earlier attempt created (its answer was lost)", nil
 		}
+		return o.open(ctx, "")
+	}
+	if o.fresh {
 		return o.open(ctx, "")
 	}
 	switch o.f.State {
@@ -374,13 +502,20 @@ const (
 // open creates the fault's ticket. prefix explains why, for the log.
 func (o *op) open(ctx context.Context, prefix string) (Action, int, string, error) {
 	company, err := o.company(ctx)
-	if err != nil {
-		return "", 0, "", err
+	if err == nil {
+		var board Board
+		if board, err = o.s.Boards.Configured(ctx, o.t.CW, o.t.Partner); err == nil {
+			return o.create(ctx, prefix, company, board)
+		}
 	}
-	board, err := o.s.Boards.Configured(ctx, o.t.CW, o.t.Partner)
-	if err != nil {
-		return "", 0, "", err
+	if o.fresh {
+		// Nothing was sent: no create to look for on the next attempt.
+		o.f.Creating = false
 	}
+	return "", 0, "", err
+}
+
+func (o *op) create(ctx context.Context, prefix string, company managedid.Company, board Board) (Action, int, string, error) {
 	if !o.f.Creating {
 		o.f.Seq++
 		o.f.XRef = o.key.XRef(o.f.Seq)

@@ -16,6 +16,12 @@ func Period(t time.Time) string { return t.UTC().Format("2006-01") }
 // A backup of an earlier period than the stored one changes nothing; one of a
 // later period starts the counts again.
 func ApplyBackup(a Account, b *contract.BackupCompleted, at time.Time) Account {
+	if b.Result != contract.ResultFailure && at.After(a.LastGoodAt) {
+		a.LastGoodAt = at
+	}
+	if b.Result == contract.ResultSuccess && at.After(a.LastCleanAt) {
+		a.LastCleanAt = at
+	}
 	p := Period(at)
 	switch {
 	case a.Period == "" || p > a.Period:

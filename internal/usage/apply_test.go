@@ -2,6 +2,7 @@ package usage
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func TestNewMonthRestartsCounts(t *testing.T) {
 	}
 	// A late October backup neither counts in November nor changes figures.
 	b := ApplyBackup(a, backup(contract.ResultFailure, 9, oct.Add(-time.Hour)), oct.Add(-time.Hour))
-	if b != a {
+	if !reflect.DeepEqual(b, a) {
 		t.Fatalf("late backup of an earlier period changed state: %+v", b)
 	}
 }

@@ -33,6 +33,16 @@ type Account struct {
 	Health contract.Health `json:"health,omitempty"`
 	// AsOf is the occurrence time of the newest event applied.
 	AsOf time.Time `json:"asOf"`
+	// LastGoodAt and LastCleanAt are the newest backups that ended in
+	// success or warning, and in success: the times a backup cleared the
+	// account's backup faults (package tickets reads them, so that a failure
+	// delivered after a later good backup opens nothing, with no fault item
+	// written for faults that never raised). Maxima, whatever the order.
+	LastGoodAt  time.Time `json:"lastGoodAt,omitzero"`
+	LastCleanAt time.Time `json:"lastCleanAt,omitzero"`
+	// Applied are the ids of the newest backup events counted (at most
+	// AppliedKept), so that a repeat is counted once.
+	Applied []string `json:"applied,omitempty"`
 }
 
 // Customer is the stored customer-wide state: countable usage from

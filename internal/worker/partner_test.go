@@ -47,9 +47,8 @@ func newFixture(t *testing.T) *fixture {
 		Claims:   &claim.Store{DB: db, Table: tbl, Prefix: "EVENT#"},
 		Log:      &eventlog.Log{DB: db, Table: tbl},
 		Sync: &Sync{
-			Usage:    &usage.Store{DB: db, Table: tbl},
-			Slots:    &syncslot.Slots{DB: db, Table: tbl},
-			Recorded: &claim.Store{DB: db, Table: tbl, Prefix: "USAGE#"},
+			Usage: &usage.Store{DB: db, Table: tbl},
+			Slots: &syncslot.Slots{DB: db, Table: tbl},
 		},
 		Now:    func() time.Time { return f.now },
 		Logger: quiet,
@@ -194,7 +193,7 @@ func TestThrottledMessageUsesTheDefaultWindow(t *testing.T) {
 		f.now = lastSync.Add(time.Hour)
 		var calls atomic.Int64
 		base := eventlog.Entry{PartnerID: c.partnerID, EventID: "evt-2", At: f.now}
-		if retry := f.w.syncCustomer(ctx, quiet, tickets.Target{Partner: p}, ev.Customer, false, base, nil, &calls, f.now); retry {
+		if retry := f.w.syncCustomer(ctx, quiet, tickets.Target{Partner: p}, ev.Customer, false, false, base, nil, &calls, f.now); retry {
 			t.Fatal("throttled sync asks for a retry")
 		}
 		got := f.entries(t, c.partnerID)

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/efs-cw/backupbridge/internal/claim"
 	"github.com/efs-cw/backupbridge/internal/contract"
 	"github.com/efs-cw/backupbridge/internal/datasync"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
@@ -33,9 +34,6 @@ import (
 type Sync struct {
 	Usage *usage.Store
 	Slots *syncslot.Slots
-	// Recorded claims "this event's usage is recorded", so a redelivered or
-	// retried message does not count a backup twice.
-	Recorded *claim.Store
 }
 
 // synchronizes reports whether the partner's rules synchronize on this event
@@ -64,32 +62,73 @@ func synchronizes(p *partner.Partner, ev *contract.Event) bool {
 	return false
 }
 
-// recordUsage applies the event to the stored usage once per event.
+// recordUsage applies the event to the stored usage once per event (the
+// account item remembers the backup events it counted; see
+// usage.RecordEvent).
 func (w *Worker) recordUsage(ctx context.Context, m *queue.Message, ev *contract.Event) error {
 	if w.Sync == nil {
 		return nil
 	}
-	st, cl, err := w.Sync.Recorded.Begin(ctx, m.PartnerID+"#"+m.EventID, w.now(), time.Minute)
-	if err != nil {
-		return err
-	}
-	if st != claim.New {
-		return nil
-	}
-	if err := w.Sync.Usage.Record(ctx, m.PartnerID, ev); err != nil {
-		_ = w.Sync.Recorded.Abandon(context.WithoutCancel(ctx), cl)
+	if err := w.Sync.Usage.RecordEvent(ctx, m.PartnerID, m.PartnerID+"#"+m.EventID, ev); err != nil {
 		return fmt.Errorf("record usage: %w", err)
 	}
-	return w.Sync.Recorded.Complete(context.WithoutCancel(ctx), cl, w.now())
+	return nil
+}
+
+// SyncRequestPrefix starts the RequestID of a sync job an event asked for
+// (requestSync): such a job that finds the slot taken or the window closed
+// writes no log line, as the sync that took it pushes the same figures.
+const SyncRequestPrefix = "event:"
+
+// requestSync is an event's part in the data sync, off the ticket path: the
+// event's own message only reads the customer's slot. When the window is open
+// (or the event is an operator's reprocess) it queues a sync job for the
+// customer (JobSync, carrying the event so that a failed sync can be
+// reprocessed); otherwise it marks the customer pending, to be pushed when
+// the window opens (by the next event or the resync). It returns the words
+// for the event's log line. In the replay of a held event (a queued job
+// would be held behind it while the partner resumes) and without a queue
+// (unit tests) the sync runs inline, writes its own entries, and the note
+// is empty.
+func (w *Worker) requestSync(ctx context.Context, log *slog.Logger, t tickets.Target, customer contract.Customer, m *queue.Message, base eventlog.Entry, calls *atomic.Int64, started time.Time) (note string, retry bool) {
+	force := m.Job == queue.JobReprocess
+	if r, ok := ctx.Value(runKey{}).(*run); w.Queue == nil || (ok && r.replay) {
+		return "", w.syncCustomer(ctx, log, t, customer, force, false, base, m.Event, calls, started)
+	}
+	slots := *w.Sync.Slots
+	slots.Window = t.Partner.SyncWindow()
+	base.CustomerID = customer.ID
+	open, st, err := slots.Request(ctx, t.Partner.ID, customer.ID, w.now(), force)
+	if err != nil {
+		return "", w.recordFailure(ctx, log, base, eventlog.WhatSync, m.Event, err, calls, started)
+	}
+	if !open {
+		return fmt.Sprintf("the data sync is pending: the last sync was at %s, the window opens at %s and the change is pushed then (next event or resync)",
+			st.LastSyncAt.Format(time.RFC3339), st.OpenAt(slots.Window).Format(time.RFC3339)), false
+	}
+	job := queue.Message{Version: queue.MessageVersion, Job: queue.JobSync, PartnerID: t.Partner.ID, CustomerID: customer.ID,
+		EventID: m.EventID, RequestID: SyncRequestPrefix + m.EventID + m.RequestID, Force: force, ReceivedAt: w.now(), Event: m.Event}
+	if err := w.Queue.Enqueue(ctx, job); err != nil {
+		return "", w.recordFailure(ctx, log, base, eventlog.WhatSync, m.Event, err, calls, started)
+	}
+	return "the data sync is queued as its own job", false
 }
 
 // syncCustomer runs the data sync of one customer if its window is open (or
 // force), and records what it did. It reports whether the message must be
 // retried.
 //
-// body is the event that triggered the sync (nil for a sync job): it is kept
-// on failed entries only, so that the event can be reprocessed.
-func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.Target, customer contract.Customer, force bool, base eventlog.Entry, body json.RawMessage, calls *atomic.Int64, started time.Time) (retry bool) {
+// body is the event that triggered the sync (nil for a sync job of the
+// resync or an operator): it is kept on failed entries only, so that the
+// event can be reprocessed. quiet: the job was asked for by an event
+// (requestSync), and writes no line when another sync has the slot.
+//
+// A sync whose figures have the fingerprint of the last push (and the same
+// partner settings and managed ID) makes no ConnectWise call at all; the
+// fingerprint spares the compare for FullCompareEvery, after which a sync
+// compares with ConnectWise again (correcting what a person changed there).
+// An operator's forced sync always compares.
+func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.Target, customer contract.Customer, force, quiet bool, base eventlog.Entry, body json.RawMessage, calls *atomic.Int64, started time.Time) (retry bool) {
 	p := t.Partner
 	slots := *w.Sync.Slots
 	// The partner's window (its default when unset) both for the claim and
@@ -106,9 +145,15 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 	if err != nil {
 		return w.recordFailure(ctx, log, base, eventlog.WhatSync, nil, err, calls, started)
 	}
+	if res != syncslot.Claimed && quiet {
+		// Asked for by an event, and another sync has the slot (or took the
+		// window) since: that sync pushes these figures; the customer is
+		// marked pending in case it began before this event was recorded.
+		return false
+	}
 	switch res {
 	case syncslot.Throttled:
-		st, _ := slots.State(ctx, p.ID, customer.ID)
+		st := slot.State
 		w.record(ctx, log, entry(eventlog.WhatSync, eventlog.OutcomeThrottled,
 			fmt.Sprintf("throttled, pending: last sync at %s; the window opens at %s and the change is pushed then (next event or resync)",
 				st.LastSyncAt.Format(time.RFC3339), st.OpenAt(slots.Window).Format(time.RFC3339))))
@@ -133,7 +178,22 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 		if err := slots.Abandon(context.WithoutCancel(ctx), slot); err != nil {
 			log.WarnContext(ctx, "release sync slot", "error", err)
 		}
-		w.record(ctx, log, entry(eventlog.WhatSync, eventlog.OutcomeSkipped, "no backup or usage figures reported for this customer yet; nothing pushed"))
+		if !quiet {
+			// (A job an event asked for says nothing: the event's own line
+			// is its last word.)
+			w.record(ctx, log, entry(eventlog.WhatSync, eventlog.OutcomeSkipped, "no backup or usage figures reported for this customer yet; nothing pushed"))
+		}
+		return false
+	}
+
+	fp := fingerprint(p, customer.ManagedID(), figs)
+	if !force && fp == slot.State.Pushed && w.now().Sub(slot.State.PushedAt) < FullCompareEvery {
+		slot.Pushed, slot.PushedAt = fp, slot.State.PushedAt
+		if err := slots.Complete(context.WithoutCancel(ctx), slot, w.now()); err != nil {
+			log.WarnContext(ctx, "complete sync slot", "error", err)
+		}
+		w.record(ctx, log, entry(eventlog.WhatSync, eventlog.OutcomeSkipped, fmt.Sprintf(
+			"synced: nothing changed since the figures pushed at %s (same fingerprint); no ConnectWise call", slot.State.PushedAt.Format(time.RFC3339))))
 		return false
 	}
 
@@ -143,14 +203,21 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 			fmt.Sprintf("In ConnectWise, add the Managed ID %s to the company of customer %s (Management tab: \"Workstations and Servers\" then \"Backup Stats\"), then reprocess.", customer.ManagedID(), customer.ID),
 			fmt.Errorf("ConnectWise management ID error: no company has the managed ID %s", customer.ManagedID()))
 	}
+	clean := false
 	if err == nil {
-		err = w.pushData(ctx, log, t, customer, company, figs, base, body, calls, started)
+		clean, err = w.pushData(ctx, log, t, customer, company, figs, base, body, calls, started)
 	}
 	if err != nil {
 		if rerr := slots.Release(context.WithoutCancel(ctx), slot, w.now()); rerr != nil {
 			log.WarnContext(ctx, "release sync slot", "error", rerr)
 		}
 		return w.recordFailure(ctx, log, base, eventlog.WhatSync, body, err, calls, started)
+	}
+	if clean {
+		slot.Pushed, slot.PushedAt = fp, slot.State.PushedAt
+		if slot.PushedAt.IsZero() || fp != slot.State.Pushed || force || w.now().Sub(slot.PushedAt) >= FullCompareEvery {
+			slot.PushedAt = w.now()
+		}
 	}
 	if err := slots.Complete(context.WithoutCancel(ctx), slot, w.now()); err != nil {
 		log.WarnContext(ctx, "complete sync slot", "error", err)
@@ -176,11 +243,12 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 	return false
 }
 
-// pushData pushes what changed of the customer's figures.
-func (w *Worker) pushData(ctx context.Context, log *slog.Logger, t tickets.Target, customer contract.Customer, company managedid.Company, figs datasync.Figures, base eventlog.Entry, body json.RawMessage, calls *atomic.Int64, started time.Time) error {
+// pushData pushes what changed of the customer's figures. clean reports
+// that every part was pushed (no part failed): ConnectWise now holds figs.
+func (w *Worker) pushData(ctx context.Context, log *slog.Logger, t tickets.Target, customer contract.Customer, company managedid.Company, figs datasync.Figures, base eventlog.Entry, body json.RawMessage, calls *atomic.Int64, started time.Time) (clean bool, err error) {
 	res, err := datasync.Sync(ctx, datasync.Request{Partner: t.Partner, CW: t.CW, CompanyID: company.ID, ManagedID: customer.ManagedID(), Figures: figs})
 	if err != nil {
-		return err
+		return false, err
 	}
 	byWhat := map[string][]string{}
 	var order []string
@@ -212,7 +280,33 @@ func (w *Worker) pushData(ctx context.Context, log *slog.Logger, t tickets.Targe
 		e.Calls, e.DurationMS = int(calls.Load()), w.now().Sub(started).Milliseconds()
 		w.record(ctx, log, e)
 	}
-	return nil
+	return len(res.Errors) == 0, nil
+}
+
+// FullCompareEvery is how long a sync's fingerprint spares the compare with
+// ConnectWise (see syncCustomer).
+const FullCompareEvery = 7 * 24 * time.Hour
+
+// fingerprint identifies what a sync would push: the figures (without the
+// account items' bookkeeping), the partner's settings version and the
+// managed ID.
+func fingerprint(p *partner.Partner, managedID string, figs datasync.Figures) string {
+	accts := make([]usage.Account, len(figs.Accounts))
+	for i, a := range figs.Accounts {
+		a.Applied = nil
+		accts[i] = a
+	}
+	figs.Accounts = accts
+	b, err := json.Marshal(struct {
+		Version   int
+		ManagedID string
+		Figures   datasync.Figures
+	}{p.Version, managedID, figs})
+	if err != nil {
+		return "" // never equal to a stored one: the sync compares
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 func describeChange(c datasync.Change) string {
@@ -224,4 +318,24 @@ func describeChange(c datasync.Change) string {
 		return fmt.Sprintf("%s %s", verb, c.Target)
 	}
 	return fmt.Sprintf("%s %s %s: %v → %v", verb, c.Target, c.Field, c.From, c.To)
+}
+
+// ClearedTimes tells package tickets when backups last cleared an account's
+// backup faults, from the account's usage item (which every backup event
+// updates anyway): a backup's clearing signals then write no fault item.
+type ClearedTimes struct {
+	Usage *usage.Store
+}
+
+// ClearedAt is the newest good backup of the fault's account (for
+// no_error_free_backup, the newest successful one); zero when unknown.
+func (c ClearedTimes) ClearedAt(ctx context.Context, k tickets.FaultKey) (time.Time, error) {
+	a, found, err := c.Usage.Account(ctx, k.PartnerID, k.CustomerID, k.AccountID)
+	if err != nil || !found {
+		return time.Time{}, err
+	}
+	if k.Kind == tickets.FaultKind(contract.NotifyNoErrorFreeBackup) {
+		return a.LastCleanAt, nil
+	}
+	return a.LastGoodAt, nil
 }

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -324,11 +325,11 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, m *queue.Message, re
 		}
 	}
 
-	lease := 2 * time.Minute
-	if dl, ok := ctx.Deadline(); ok {
-		lease = max(time.Until(dl)+5*time.Second, time.Second)
-	}
-	state, cl, err := w.Claims.Begin(ctx, m.ClaimKey(), w.now(), lease)
+	// One read here and one write at the end (claim.Peek): a copy of the
+	// message delivered while this one runs is processed alongside it, and
+	// every effect is guarded on its own (the fault's lock, the usage items'
+	// event ids, the sync slot).
+	state, cl, err := w.Claims.Peek(ctx, m.ClaimKey(), w.now())
 	if err != nil {
 		log.ErrorContext(ctx, "claim failed", "error", err)
 		return fateRetry
@@ -342,13 +343,13 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, m *queue.Message, re
 		return fateInFlight
 	}
 
-	r := w.process(ctx, log, m, cl.Prior)
+	r := w.process(ctx, log, m, cl.Prior, replay)
 	park := false
 	var hs health.Status
 	switch {
 	case r.pause != nil:
 		// Credentials refused, or a wait longer than the invocation.
-		if err := w.Claims.AbandonWith(context.WithoutCancel(ctx), cl, r.pause.Code, r.pause.Reason); err != nil {
+		if err := w.Claims.Fail(context.WithoutCancel(ctx), cl, r.pause.Code, r.pause.Reason, w.now()); err != nil {
 			log.WarnContext(ctx, "abandon claim", "error", err)
 		}
 		if hs, err = w.pausePartner(ctx, log, m.PartnerID, *r.pause, replay); err != nil {
@@ -367,7 +368,7 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, m *queue.Message, re
 			w.announce(ctx, log, hs, replay)
 		}
 		if hs.State == health.Paused {
-			if err := w.Claims.AbandonWith(context.WithoutCancel(ctx), cl, r.lastCode, r.lastReason); err != nil {
+			if err := w.Claims.Fail(context.WithoutCancel(ctx), cl, r.lastCode, r.lastReason, w.now()); err != nil {
 				log.WarnContext(ctx, "abandon claim", "error", err)
 			}
 			park = true
@@ -384,12 +385,12 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, m *queue.Message, re
 		return fateRetry
 	}
 	if r.retry {
-		if err := w.Claims.AbandonWith(context.WithoutCancel(ctx), cl, r.lastCode, r.lastReason); err != nil {
+		if err := w.Claims.Fail(context.WithoutCancel(ctx), cl, r.lastCode, r.lastReason, w.now()); err != nil {
 			log.WarnContext(ctx, "abandon claim", "error", err)
 		}
 		return fateRetry
 	}
-	if err := w.Claims.Complete(context.WithoutCancel(ctx), cl, w.now()); err != nil {
+	if err := w.Claims.MarkDone(context.WithoutCancel(ctx), cl.Key, w.now()); err != nil {
 		log.WarnContext(ctx, "complete claim", "error", err)
 	}
 	if w.Health != nil && r.calls > 0 && (replay || st.State == health.Degraded || st.Failures > 0) {
@@ -405,7 +406,10 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, m *queue.Message, re
 // run collects what one message's processing recorded and met.
 type run struct {
 	// prior is what earlier attempts at the message left.
-	prior    claim.Attempt
+	prior claim.Attempt
+	// replay: the message is a held one, replayed while its partner
+	// resumes (a sync it asks for runs inline: a queued job would be held).
+	replay   bool
 	mu       sync.Mutex
 	failures []eventlog.Entry
 	// retrying are the entries recorded as retrying: rewritten as parked if
@@ -435,11 +439,11 @@ type processed struct {
 }
 
 // process does the message's work and records it.
-func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message, prior claim.Attempt) processed {
+func (w *Worker) process(ctx context.Context, log *slog.Logger, m *queue.Message, prior claim.Attempt, replay bool) processed {
 	started := w.now()
 	var calls atomic.Int64
 	ctx = withCallCounter(ctx, &calls)
-	thisRun := &run{prior: prior}
+	thisRun := &run{prior: prior, replay: replay}
 	ctx = context.WithValue(ctx, runKey{}, thisRun)
 	retry := w.processRun(ctx, log, m, prior, &calls, started, thisRun)
 	thisRun.mu.Lock()
@@ -455,12 +459,12 @@ func (w *Worker) processRun(ctx context.Context, log *slog.Logger, m *queue.Mess
 		base.CustomerID = m.CustomerID
 		target, err := w.target(ctx, m.PartnerID, m.Force)
 		if err != nil {
-			return w.recordFailure(ctx, log, base, eventlog.WhatSync, nil, err, calls, started)
+			return w.recordFailure(ctx, log, base, eventlog.WhatSync, m.Event, err, calls, started)
 		}
 		if w.Sync == nil {
 			return false
 		}
-		return w.syncCustomer(ctx, log, target, contract.Customer{ID: m.CustomerID}, m.Force, base, nil, calls, started)
+		return w.syncCustomer(ctx, log, target, contract.Customer{ID: m.CustomerID}, m.Force, strings.HasPrefix(m.RequestID, SyncRequestPrefix), base, m.Event, calls, started)
 	}
 
 	ev, err := contract.Parse(m.Event)
@@ -524,17 +528,25 @@ func (w *Worker) processRun(ctx context.Context, log *slog.Logger, m *queue.Mess
 	thisRun.mu.Lock()
 	paused := thisRun.pause != nil
 	thisRun.mu.Unlock()
+	syncNote := ""
 	if w.Sync != nil && synchronizes(target.Partner, ev) && !paused {
-		recorded++
-		if w.syncCustomer(ctx, log, target, ev.Customer, m.Job == queue.JobReprocess, base, m.Event, calls, started) {
+		var r bool
+		if syncNote, r = w.requestSync(ctx, log, target, ev.Customer, m, base, calls, started); r {
 			retry = true
+		}
+		if syncNote == "" {
+			recorded++ // the sync ran inline and wrote its own entries
 		}
 	}
 	if recorded == 0 {
-		// Every accepted event leaves a line in the log.
+		// Every accepted event leaves a line in the log: one line.
 		e := base
 		e.Subject = ""
 		e.What, e.Outcome, e.Message = eventlog.WhatEvent, eventlog.OutcomeSkipped, fmt.Sprintf("nothing to do: this %s event opens no ticket and there is no open ticket it resolves", ev.Type)
+		if syncNote != "" {
+			e.Outcome = eventlog.OutcomeDone
+			e.Message = fmt.Sprintf("recorded: this %s event opens no ticket and there is no open ticket it resolves; %s", ev.Type, syncNote)
+		}
 		e.Calls, e.DurationMS = int(calls.Load()), w.now().Sub(started).Milliseconds()
 		w.record(ctx, log, e)
 	}

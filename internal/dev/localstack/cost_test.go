@@ -1,5 +1,3 @@
-//go:build cost
-
 package localstack_test
 
 import (
@@ -47,7 +45,13 @@ import (
 // most events do; "usage, sync" uses a new customer per event (each a
 // company of the simulator with its managed ID and agreement), whose window
 // is open. COST_ONLY (a regexp of the type names) runs some types only.
+//
+// It runs only when BENCH_COST is set (make bench-cost sets it);
+// TestWriteBudget runs the same phases, a few events each, in make test.
 func TestCost(t *testing.T) {
+	if os.Getenv("BENCH_COST") == "" {
+		t.Skip("a benchmark: make bench-cost (BENCH_COST=1)")
+	}
 	n := 200
 	if v, err := strconv.Atoi(os.Getenv("COST_EVENTS")); err == nil && v > 0 {
 		n = v
@@ -56,6 +60,55 @@ func TestCost(t *testing.T) {
 	if v := os.Getenv("COST_ONLY"); v != "" {
 		only = regexp.MustCompile(v)
 	}
+	rows := costPhases(t, n, only)
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "\nmake bench-cost: %d events per type, through the local API Gateway, SQS (goaws), the worker and DynamoDB (minidyn)\n\n", n)
+	// The order (they ran in the order of costPhases).
+	var report []costmeter.Row
+	for _, name := range []string{"failure, new fault", "failure, open fault", "success, resolves", "success, no fault",
+		"notification", "usage, window closed", "usage, sync", "duplicate delivery"} {
+		if r, ok := rows[name]; ok {
+			report = append(report, r)
+		}
+	}
+	costmeter.Report(&out, report, costmeter.USEast1)
+	fmt.Print(out.String())
+}
+
+// writeBudget is the most DynamoDB write units an event of each type may
+// cost (the figures of make bench-cost): a change that adds a write to the
+// event path fails TestWriteBudget. "usage, sync" is the sync of a customer
+// whose window is open (once per customer per 12 hours), not an event path.
+var writeBudget = map[string]float64{
+	"failure, new fault":   6,
+	"failure, open fault":  5,
+	"success, resolves":    6,
+	"success, no fault":    4,
+	"notification":         5,
+	"usage, window closed": 5,
+	"usage, sync":          18,
+	"duplicate delivery":   0,
+}
+
+// TestWriteBudget runs the cost phases with a few events each and holds
+// every event type to its write budget, counted by the same meter.
+func TestWriteBudget(t *testing.T) {
+	rows := costPhases(t, 4, nil)
+	for name, budget := range writeBudget {
+		r, ok := rows[name]
+		if !ok {
+			t.Errorf("no phase %q", name)
+			continue
+		}
+		if got := r.WCU(); got > budget {
+			t.Errorf("%s: %.2f write units per event, budget %.0f", name, got, budget)
+		}
+	}
+}
+
+// costPhases drives n events of each type (only: the types whose names
+// match) and returns each type's metered row.
+func costPhases(t *testing.T, n int, only *regexp.Regexp) map[string]costmeter.Row {
 	ctx := context.Background()
 	def, err := stackdef.Load()
 	if err != nil {
@@ -191,18 +244,7 @@ func TestCost(t *testing.T) {
 	if d := c.depth(st.DLQURL); d != 0 {
 		t.Errorf("the DLQ holds %d messages", d)
 	}
-	var out bytes.Buffer
-	fmt.Fprintf(&out, "\nmake bench-cost: %d events per type, through the local API Gateway, SQS (goaws), the worker and DynamoDB (minidyn)\n\n", n)
-	// The order (they ran in the order above).
-	var report []costmeter.Row
-	for _, name := range []string{"failure, new fault", "failure, open fault", "success, resolves", "success, no fault",
-		"notification", "usage, window closed", "usage, sync", "duplicate delivery"} {
-		if r, ok := rows[name]; ok {
-			report = append(report, r)
-		}
-	}
-	costmeter.Report(&out, report, costmeter.USEast1)
-	fmt.Print(out.String())
+	return rows
 }
 
 type delivery struct {

@@ -91,6 +91,10 @@ func TestDeadLetterRecordedAndRedrivenOnce(t *testing.T) {
 	if res := h.pollOnce(); res.Received != 1 || len(res.Retried) != 1 {
 		t.Fatalf("first attempt: %+v, want the message retried", res)
 	}
+	// The attempt also queued the customer's data sync as its own job.
+	if res := h.pollOnce(); res.Received != 1 || len(res.Retried) != 0 {
+		t.Fatalf("the sync job: %+v, want it received and done", res)
+	}
 	h.moveToDLQ()
 	if n := h.queueDepth(h.st.QueueURL); n != 0 {
 		t.Fatalf("events queue holds %d", n)

@@ -145,27 +145,43 @@ func TestWebhookRefusalsEnqueueNothing(t *testing.T) {
 	}
 }
 
-// A repeated webhook-id is accepted once and acknowledged again without a
-// second message.
-func TestRepeatedWebhookIDEnqueuesOnce(t *testing.T) {
+// A repeated webhook-id is one piece of work. A repeat that arrives before
+// the worker finished the first copy is enqueued again (the webhook writes
+// nothing of its own) and the worker makes the two one; a repeat after it
+// is acknowledged as a duplicate without a message.
+func TestRepeatedWebhookIDIsOnePieceOfWork(t *testing.T) {
 	h := start(t)
 	now := h.clock.Now()
 	id := newID()
 	body := event("notification", "1002", now, `{"kind":"no_backup","severity":"error","message":"No backup for 3 days"}`)
 	c1, b1 := h.post(id, body)
 	c2, b2 := h.post(id, body)
-	if c1 != http.StatusAccepted || c2 != http.StatusAccepted {
-		t.Fatalf("answers %d %v / %d %v", c1, b1, c2, b2)
+	if c1 != http.StatusAccepted || c2 != http.StatusAccepted || b1["status"] != "accepted" || b2["status"] != "accepted" {
+		t.Fatalf("answers %d %v / %d %v, want both accepted", c1, b1, c2, b2)
 	}
-	if b1["eventId"] != b2["eventId"] || b2["status"] != "duplicate" {
-		t.Fatalf("second answer %v, first %v", b2, b1)
-	}
-	if n := h.queueDepth(h.st.QueueURL); n != 1 {
-		t.Fatalf("queue holds %d messages, want 1", n)
+	if n := h.queueDepth(h.st.QueueURL); n != 2 {
+		t.Fatalf("queue holds %d messages, want 2", n)
 	}
 	h.drain()
 	if n := len(h.sim.Tickets()); n != 1 {
 		t.Fatalf("tickets = %d, want 1", n)
+	}
+	c3, b3 := h.post(id, body)
+	if c3 != http.StatusAccepted || b3["eventId"] != b1["eventId"] || b3["status"] != "duplicate" {
+		t.Fatalf("repeat after the work: %d %v, want 202 duplicate", c3, b3)
+	}
+	if n := h.queueDepth(h.st.QueueURL); n != 0 {
+		t.Fatalf("the duplicate was enqueued: queue holds %d", n)
+	}
+	// The event has one line in the log, not one per copy.
+	var lines int
+	for _, e := range h.events(eventlog.Query{CustomerID: "1002"}) {
+		if e.EventID == id {
+			lines++
+		}
+	}
+	if lines != 1 {
+		t.Errorf("the event has %d log lines, want 1", lines)
 	}
 }
 

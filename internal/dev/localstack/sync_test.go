@@ -116,12 +116,13 @@ func TestFirstSyncThenThrottledThenPendingLandsAfterWindow(t *testing.T) {
 	if n := len(h.sim.Calls()) - calls0; n != 0 {
 		t.Errorf("throttled event made %d ConnectWise calls, want 0: %+v", n, h.sim.Calls()[calls0:])
 	}
-	var throttled bool
+	// The event's one line says the sync is pending, and when it may run.
+	var pending bool
 	for _, e := range h.events(eventlog.Query{CustomerID: "1001"}) {
-		throttled = throttled || (e.What == eventlog.WhatSync && e.Outcome == eventlog.OutcomeThrottled && strings.Contains(e.Message, "pending"))
+		pending = pending || (e.What == eventlog.WhatEvent && e.Outcome == eventlog.OutcomeDone && strings.Contains(e.Message, "the data sync is pending") && strings.Contains(e.Message, "the window opens at"))
 	}
-	if !throttled {
-		t.Errorf("no throttled/pending entry: %+v", h.events(eventlog.Query{CustomerID: "1001"}))
+	if !pending {
+		t.Errorf("no line saying the sync is pending: %+v", h.events(eventlog.Query{CustomerID: "1001"}))
 	}
 	if q := addition(t, h, acme, cwsim.ProductSelectGB).Quantity; q != 121 {
 		t.Errorf("quantity changed inside the window: %v", q)
@@ -172,21 +173,32 @@ func TestConcurrentEventsForOneCustomerGiveOneSync(t *testing.T) {
 	wg.Wait()
 	h.drain()
 
+	// Each event has its one line; the events that found the window open
+	// queued a sync job, the others marked the customer pending; one job
+	// took the slot and pushed, the others found it taken and wrote nothing.
 	synced := map[string]bool{}
-	throttled := 0
+	lines, queued, pending := 0, 0, 0
 	for _, e := range h.events(eventlog.Query{CustomerID: "1002", Limit: 500}) {
 		switch {
-		case e.What == eventlog.WhatSync && e.Outcome == eventlog.OutcomeThrottled:
-			throttled++
-		case e.Outcome == eventlog.OutcomeDone && e.What != eventlog.WhatTicket:
+		case e.What == eventlog.WhatEvent:
+			lines++
+			if strings.Contains(e.Message, "the data sync is queued") {
+				queued++
+			}
+			if strings.Contains(e.Message, "the data sync is pending") {
+				pending++
+			}
+		case e.What.IsSync() && e.What != eventlog.WhatSync && e.Outcome == eventlog.OutcomeDone:
 			synced[e.EventID] = true
+		case e.What == eventlog.WhatSync:
+			t.Errorf("sync line %+v: a job that finds the slot taken writes none", e)
 		}
 	}
 	if len(synced) != 1 {
-		t.Fatalf("%d events synced, want exactly 1 (%d throttled)", len(synced), throttled)
+		t.Fatalf("%d events synced, want exactly 1 (%d queued a job, %d found it pending)", len(synced), queued, pending)
 	}
-	if throttled != 19 {
-		t.Errorf("throttled = %d, want 19", throttled)
+	if lines != 20 || queued+pending != 20 || queued < 1 {
+		t.Errorf("event lines = %d (%d queued a sync, %d pending), want 20 lines, each saying one of the two", lines, queued, pending)
 	}
 	// Nothing lost: the customer is pending, and a forced sync pushes all 20.
 	if code, b := h.operator(http.MethodPost, "/v1/admin/partners/demo/customers/1002/sync", nil); code != http.StatusAccepted {

@@ -6,8 +6,6 @@ package webhookfn
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"time"
 
 	"github.com/efs-cw/backupbridge/internal/claim"
@@ -16,68 +14,55 @@ import (
 	"github.com/efs-cw/backupbridge/internal/webhook"
 )
 
-// DeliveryRetention is how long an accepted webhook-id is remembered: a
-// repeat within it is acknowledged as a duplicate.
-const DeliveryRetention = 7 * 24 * time.Hour
-
 // New assembles the webhook's handler.
 func New(cfg service.Config, d service.Deps) *webhook.Handler {
 	return &webhook.Handler{
 		Secrets:    d.CachedSecrets(),
 		Queue:      &queue.SQS{Client: d.SQS, URL: cfg.QueueURL},
-		Deliveries: &Deliveries{Claims: &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "DELIVERY#", Retention: DeliveryRetention}},
+		Deliveries: &Deliveries{Claims: &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: queue.ClaimPrefix}},
 		Now:        d.Clock(),
 		Log:        d.Log(),
 	}
 }
 
-// Deliveries adapts claim.Store to the webhook's Deliveries port: a claim
-// per (partner, webhook-id) held between Begin and Complete/Abandon.
+// Deliveries answers the webhook's question "was this delivery handled
+// before?" from the worker's own record of the event's work (queue.ClaimPrefix
+// and the message's ClaimKey, written by the worker when the event is done),
+// and writes nothing: the webhook costs no table write. A repeat that
+// arrives after the worker finished the event is acknowledged as a
+// duplicate and not enqueued; a repeat that arrives while the first copy is
+// still queued or being processed is enqueued again, and the worker's claim
+// makes the two one piece of work. Nothing is lost: nothing is recorded
+// before SQS has the message.
+//
+// (The first wave kept a claim of its own per webhook-id, held across the
+// send and completed after it: two writes per event, to save a queue
+// message in a race the worker absorbs anyway.)
 type Deliveries struct {
+	// Claims reads the worker's records (Prefix queue.ClaimPrefix).
 	Claims *claim.Store
-	// Lease is how long a delivery's claim is held before a retry may take
-	// it over (default 30 s; the webhook's timeout is 10 s).
-	Lease time.Duration
-
-	held sync.Map // partner#webhookID → claim.Claim
 }
 
-func deliveryKey(partnerID, webhookID string) string { return partnerID + "#" + webhookID }
+func claimKey(partnerID, webhookID string) string {
+	m := queue.Message{Job: queue.JobEvent, PartnerID: partnerID, EventID: webhookID}
+	return m.ClaimKey()
+}
 
-// Begin claims the delivery.
+// Begin reads the worker's record of the event: DeliveryDone when its work
+// is done, DeliveryNew otherwise.
 func (d *Deliveries) Begin(ctx context.Context, partnerID, webhookID string, now time.Time) (webhook.DeliveryState, error) {
-	lease := d.Lease
-	if lease <= 0 {
-		lease = 30 * time.Second
-	}
-	st, c, err := d.Claims.Begin(ctx, deliveryKey(partnerID, webhookID), now, lease)
+	st, err := d.Claims.Check(ctx, claimKey(partnerID, webhookID), now)
 	if err != nil {
 		return 0, err
 	}
-	switch st {
-	case claim.Done:
+	if st == claim.Done {
 		return webhook.DeliveryDone, nil
-	case claim.InFlight:
-		return webhook.DeliveryInFlight, nil
 	}
-	d.held.Store(deliveryKey(partnerID, webhookID), c)
 	return webhook.DeliveryNew, nil
 }
 
-// Complete marks the delivery enqueued.
-func (d *Deliveries) Complete(ctx context.Context, partnerID, webhookID string, now time.Time) error {
-	v, ok := d.held.LoadAndDelete(deliveryKey(partnerID, webhookID))
-	if !ok {
-		return errors.New("complete delivery: not held")
-	}
-	return d.Claims.Complete(ctx, v.(claim.Claim), now)
-}
+// Complete writes nothing: the worker records the event when it is done.
+func (d *Deliveries) Complete(context.Context, string, string, time.Time) error { return nil }
 
-// Abandon releases the delivery so the sender's retry can enqueue it.
-func (d *Deliveries) Abandon(ctx context.Context, partnerID, webhookID string) error {
-	v, ok := d.held.LoadAndDelete(deliveryKey(partnerID, webhookID))
-	if !ok {
-		return nil
-	}
-	return d.Claims.Abandon(ctx, v.(claim.Claim))
-}
+// Abandon has nothing to release: nothing is written before the send.
+func (d *Deliveries) Abandon(context.Context, string, string) error { return nil }

@@ -28,8 +28,9 @@ import (
 	"github.com/efs-cw/backupbridge/internal/worker"
 )
 
-// ClaimRetention is how long a message's work claims (EVENT#, USAGE#) are
-// kept.
+// ClaimRetention is how long the record of a message's work (EVENT#) is
+// kept: how long a repeat of it is recognised, by the worker and by the
+// webhook.
 const ClaimRetention = 14 * 24 * time.Hour
 
 // QueueMaxReceives is EventsQueue's maxReceiveCount in template.yaml (the
@@ -53,24 +54,25 @@ type Options struct {
 // their retry delay on the queue (Requeue).
 func New(cfg service.Config, d service.Deps, opts Options) *worker.Worker {
 	now, logger := d.Clock(), d.Log()
+	us := &usage.Store{DB: d.DynamoDB, Table: cfg.TableName}
 	w := &worker.Worker{
 		Partners:   &partner.Store{DB: d.DynamoDB, Table: cfg.TableName},
 		Secrets:    d.CachedSecrets(),
-		Claims:     &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "EVENT#", Retention: ClaimRetention},
+		Claims:     &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: queue.ClaimPrefix, Retention: ClaimRetention},
 		ManagedIDs: &managedid.DynamoStore{DB: d.DynamoDB, Table: cfg.TableName},
 		RetryBase:  opts.RetryBase,
 		Log:        &eventlog.Log{DB: d.DynamoDB, Table: cfg.TableName, Retention: cfg.EventLogRetention},
 		Health:     &health.Store{DB: d.DynamoDB, Table: cfg.TableName},
 		Tickets: &tickets.Service{
-			Faults: &tickets.FaultStore{DB: d.DynamoDB, Table: cfg.TableName},
-			Boards: &tickets.Boards{Now: now},
-			Now:    now,
-			Log:    logger,
+			Faults:  &tickets.FaultStore{DB: d.DynamoDB, Table: cfg.TableName},
+			Boards:  &tickets.Boards{Now: now},
+			Now:     now,
+			Log:     logger,
+			Cleared: worker.ClearedTimes{Usage: us},
 		},
 		Sync: &worker.Sync{
-			Usage:    &usage.Store{DB: d.DynamoDB, Table: cfg.TableName},
-			Slots:    &syncslot.Slots{DB: d.DynamoDB, Table: cfg.TableName},
-			Recorded: &claim.Store{DB: d.DynamoDB, Table: cfg.TableName, Prefix: "USAGE#", Retention: ClaimRetention},
+			Usage: us,
+			Slots: &syncslot.Slots{DB: d.DynamoDB, Table: cfg.TableName},
 		},
 		Metrics:    &metrics.EMF{Namespace: cfg.MetricsNamespace, W: opts.MetricsOut, Now: now},
 		HTTPClient: d.ConnectWiseClient(),
