@@ -59,3 +59,44 @@ func (s *DynamoStore) SaveIndex(ctx context.Context, key string, idx map[string]
 	}
 	return nil
 }
+
+// Mappings: one item per managed ID (pk MANAGEDIDS#<key>, sk ID#<managed
+// ID>) with the company, kept with no expiry (a Directory checks a mapping
+// it reads before using it).
+
+func mappingKey(key, managedID string) map[string]types.AttributeValue {
+	return table.Key("MANAGEDIDS#"+key, "ID#"+managedID)
+}
+
+// LoadMapping reads the stored company of a managed ID.
+func (s *DynamoStore) LoadMapping(ctx context.Context, key, managedID string) (Company, bool, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.Table), Key: mappingKey(key, managedID)})
+	if err != nil {
+		return Company{}, false, fmt.Errorf("read mapping of %s: %w", managedID, err)
+	}
+	id := int(table.Int64(out.Item["companyId"]))
+	if id == 0 {
+		return Company{}, false, nil
+	}
+	return Company{ID: id, Identifier: table.String(out.Item["identifier"]), Name: table.String(out.Item["name"])}, true, nil
+}
+
+// SaveMapping stores the company of a managed ID.
+func (s *DynamoStore) SaveMapping(ctx context.Context, key, managedID string, c Company) error {
+	item := mappingKey(key, managedID)
+	item["companyId"] = &types.AttributeValueMemberN{Value: strconv.Itoa(c.ID)}
+	item["identifier"] = table.S(c.Identifier)
+	item["name"] = table.S(c.Name)
+	if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table), Item: item}); err != nil {
+		return fmt.Errorf("store mapping of %s: %w", managedID, err)
+	}
+	return nil
+}
+
+// ForgetMapping drops the stored company of a managed ID.
+func (s *DynamoStore) ForgetMapping(ctx context.Context, key, managedID string) error {
+	if _, err := s.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.Table), Key: mappingKey(key, managedID)}); err != nil {
+		return fmt.Errorf("forget mapping of %s: %w", managedID, err)
+	}
+	return nil
+}

@@ -23,9 +23,13 @@ type Board struct {
 	Type         *connectwise.Reference
 }
 
-// Boards resolves and caches boards and their statuses.
+// Boards resolves and caches boards and their statuses, an hour by default:
+// they change rarely, and each resolution is 3 ConnectWise calls. A ticket
+// create or status change ConnectWise refuses drops the partner's entry
+// (Forget), so a board or status a person renamed is resolved again by the
+// retry instead of failing for the rest of the hour.
 type Boards struct {
-	TTL time.Duration // default 10 minutes
+	TTL time.Duration // default 1 hour
 	Now func() time.Time
 
 	mu      sync.Mutex
@@ -52,7 +56,7 @@ func (bs *Boards) now() time.Time {
 
 func (bs *Boards) ttl() time.Duration {
 	if bs.TTL <= 0 {
-		return 10 * time.Minute
+		return time.Hour
 	}
 	return bs.TTL
 }
@@ -78,6 +82,18 @@ func (bs *Boards) Configured(ctx context.Context, cw *connectwise.Client, p *par
 	bs.entries[key] = boardEntry{b: b, exp: bs.now().Add(bs.ttl())}
 	bs.mu.Unlock()
 	return b, nil
+}
+
+// Forget drops the partner's cached board and closed statuses.
+func (bs *Boards) Forget(p *partner.Partner) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	delete(bs.entries, fmt.Sprintf("%s@%d", p.ID, p.Version))
+	for k := range bs.closed {
+		if strings.HasPrefix(k, p.ID+"@") {
+			delete(bs.closed, k)
+		}
+	}
 }
 
 func resolveBoard(ctx context.Context, cw *connectwise.Client, p *partner.Partner) (Board, error) {

@@ -476,6 +476,9 @@ func (o *op) reopen(ctx context.Context) (Action, int, string, error) {
 	}
 	if tk.ClosedFlag {
 		if _, _, err := o.t.CW.Tickets.Patch(ctx, id, []connectwise.PatchOp{connectwise.Replace("status", connectwise.Reference{ID: board.NewStatus.ID})}); err != nil {
+			if connectwise.IsPermanent(err) {
+				o.s.Boards.Forget(o.t.Partner)
+			}
 			return "", 0, "", fmt.Errorf("reopen ticket %d: %w", id, err)
 		}
 	}
@@ -539,8 +542,10 @@ func (o *op) create(ctx context.Context, prefix string, company managedid.Compan
 	created, _, err := o.t.CW.Tickets.Create(ctx, tk)
 	if err != nil {
 		if connectwise.IsPermanent(err) {
-			// ConnectWise refused it: nothing was created.
+			// ConnectWise refused it: nothing was created. The board or a
+			// status may have changed since it was cached.
 			o.f.Creating = false
+			o.s.Boards.Forget(o.t.Partner)
 		}
 		// Otherwise the ticket may exist: Creating stays set and the retry
 		// looks it up by its externalXRef first.
@@ -670,6 +675,9 @@ func (o *op) clear(ctx context.Context) (Action, int, string, error) {
 		o.f.NoteAddedFor = changeResolve
 	}
 	if _, _, err := o.t.CW.Tickets.Patch(ctx, id, []connectwise.PatchOp{connectwise.Replace("status", connectwise.Reference{ID: closed.ID})}); err != nil {
+		if connectwise.IsPermanent(err) {
+			o.s.Boards.Forget(o.t.Partner)
+		}
 		return "", 0, "", fmt.Errorf("close ticket %d: %w", id, err)
 	}
 	o.f.State, o.f.ResolvedAt, o.f.NoteAddedFor = StateResolved, o.now, ""

@@ -345,3 +345,16 @@ func (s *Sim) Addition(id int) (Addition, bool) {
 	}
 	return s.st.additions[i], true
 }
+
+// SetAdditionQuantity changes an addition's quantity as a person would in
+// ConnectWise (the change is stamped as the person's).
+func (s *Sim) SetAdditionQuantity(id int, q float64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := indexOf(s.st.additions, id)
+	if i < 0 {
+		return errNotFound("agreement addition", id)
+	}
+	s.st.additions[i].Quantity = q
+	return nil
+}

@@ -40,12 +40,23 @@ func BuildFunctionFor(ctx context.Context, name, outDir, goos, goarch string) (s
 	if _, err := os.Stat(filepath.Join(root, "functions", name)); err != nil {
 		return "", fmt.Errorf("build function %s: %w", name, err)
 	}
+	return BuildPackageFor(ctx, "./functions/"+name, name, outDir, goos, goarch)
+}
+
+// BuildPackageFor builds the main package pkg (a path relative to the
+// repository's root, "./functions/worker") as outDir/<name>/bootstrap with
+// the functions' build flags.
+func BuildPackageFor(ctx context.Context, pkg, name, outDir, goos, goarch string) (string, error) {
+	root, err := localaws.RepoRoot()
+	if err != nil {
+		return "", fmt.Errorf("build %s: %w", pkg, err)
+	}
 	out, err := filepath.Abs(filepath.Join(outDir, name, "bootstrap"))
 	if err != nil {
 		return "", fmt.Errorf("build function %s: %w", name, err)
 	}
 	args := append([]string{"build"}, BuildFlags...)
-	args = append(args, "-o", out, "./functions/"+name)
+	args = append(args, "-o", out, pkg)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)

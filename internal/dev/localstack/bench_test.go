@@ -109,14 +109,19 @@ func (ls *loadStack) watch(ctx context.Context) {
 // failureToTicket posts the failure of account acct and waits for its
 // ticket; it returns the end-to-end latency.
 func (ls *loadStack) failureToTicket(acct string) (time.Duration, error) {
-	xref := tickets.FaultKey{PartnerID: partner.DemoPartnerID, CustomerID: "1001", AccountID: acct, Kind: "backup_failure"}.XRef(1)
+	return ls.customerFailureToTicket("1001", acct)
+}
+
+// customerFailureToTicket is failureToTicket for a customer's account.
+func (ls *loadStack) customerFailureToTicket(customer, acct string) (time.Duration, error) {
+	xref := tickets.FaultKey{PartnerID: partner.DemoPartnerID, CustomerID: customer, AccountID: acct, Kind: "backup_failure"}.XRef(1)
 	ch := make(chan time.Time, 1)
 	ls.mu.Lock()
 	ls.waiting[xref] = ch
 	ls.mu.Unlock()
 
 	began := time.Now()
-	body := event("backup.completed", "1001", began, backup("failure", acct, began))
+	body := event("backup.completed", customer, began, backup("failure", acct, began))
 	id := newID()
 	req, _ := http.NewRequest(http.MethodPost, ls.st.WebhookURL(partner.DemoPartnerID), bytes.NewReader(body))
 	req.Header.Set("content-type", "application/json")
@@ -181,6 +186,12 @@ func (ls *loadStack) warm(tb testing.TB) {
 // drive sends n failures of distinct accounts from writers goroutines, each
 // waiting for its ticket before sending the next.
 func (ls *loadStack) drive(tb testing.TB, n, writers int) loadResult {
+	return ls.driveCustomers(tb, n, writers, nil)
+}
+
+// driveCustomers is drive with the i-th event for customers[i] (nil: all of
+// customer 1001).
+func (ls *loadStack) driveCustomers(tb testing.TB, n, writers int, customers []string) loadResult {
 	tb.Helper()
 	ls.run++
 	calls0 := ls.sim.CallCount("", "")
@@ -191,7 +202,11 @@ func (ls *loadStack) drive(tb testing.TB, n, writers int) loadResult {
 	for w := range writers {
 		wg.Go(func() {
 			for i := w; i < n; i += writers {
-				d, err := ls.failureToTicket(fmt.Sprintf("LOAD-%d-%d", ls.run, i))
+				customer := "1001"
+				if customers != nil {
+					customer = customers[i]
+				}
+				d, err := ls.customerFailureToTicket(customer, fmt.Sprintf("LOAD-%d-%d", ls.run, i))
 				if err != nil {
 					errs <- err
 					return
@@ -247,11 +262,19 @@ func TestLoadFailureToTicket(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		writers int
-	}{{"sequential", 1}, {"concurrent-8", 8}} {
+		fresh   bool
+	}{{"sequential", 1, false}, {"concurrent-8", 8, false}, {"fresh-customers-concurrent-8", 8, true}} {
 		t.Run(c.name, func(t *testing.T) {
 			ls := startLoad(t, c.writers)
+			var customers []string
+			if c.fresh {
+				// Each event the first of a new customer (a company of the
+				// simulator with its managed ID and agreement): its ticket,
+				// and its first data sync queued as a job of its own.
+				customers = seedCustomers(t, ls.st, n)
+			}
 			ls.warm(t)
-			r := ls.drive(t, n, c.writers)
+			r := ls.driveCustomers(t, n, c.writers, customers)
 			if got := len(ls.sim.Tickets()); got != n+1 {
 				t.Fatalf("%d tickets for %d events (+1 warm-up)", got, n)
 			}

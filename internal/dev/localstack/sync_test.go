@@ -437,3 +437,58 @@ func TestFixedBillingErrorLeavesTheFailedList(t *testing.T) {
 		t.Errorf("ADDITION_MISSING still on the failed list after the fix (%d)", n)
 	}
 }
+
+// A sync with nothing new makes no ConnectWise call (issue 10): the daily
+// resync of a customer whose figures are those it pushed last logs "nothing
+// changed" and asks ConnectWise nothing; once the fingerprint is older than
+// worker.FullCompareEvery the sync compares with ConnectWise again (and
+// finds it holds the figures); a person's change in ConnectWise is put
+// right then, or at once by an operator's sync.
+func TestNoChangeSyncAsksConnectWiseNothing(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	at := h.clock.Now()
+	h.deliver(event("backup.completed", "1001", at, backupGB("ACME-SRV01", "select", 120.4, at)))
+	acme := h.st.Demo.Sim.Acme
+	if q := addition(t, h, acme, cwsim.ProductSelectGB).Quantity; q != 121 {
+		t.Fatalf("first sync: Select GB = %v, want 121", q)
+	}
+	resync := func() (calls int, lines []eventlog.Entry) {
+		t.Helper()
+		h.clock.Add(13 * time.Hour)
+		began := h.clock.Now()
+		n := len(h.sim.Calls())
+		if _, err := h.st.Service.Resync.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		h.settle()
+		for _, e := range h.events(eventlog.Query{CustomerID: "1001"}) {
+			if e.What.IsSync() && !e.At.Before(began) {
+				lines = append(lines, e)
+			}
+		}
+		return len(h.sim.Calls()) - n, lines
+	}
+	calls, lines := resync()
+	if calls != 0 {
+		t.Errorf("no-change resync made %d ConnectWise calls, want 0: %+v", calls, h.sim.Calls()[len(h.sim.Calls())-calls:])
+	}
+	if len(lines) != 1 || lines[0].Outcome != eventlog.OutcomeSkipped || !strings.Contains(lines[0].Message, "nothing changed since the figures pushed at") {
+		t.Errorf("no-change resync lines = %+v, want one 'nothing changed' line", lines)
+	}
+
+	// A person sets the quantity by hand; a week on, the sync compares and
+	// puts it right.
+	sel := addition(t, h, acme, cwsim.ProductSelectGB)
+	if err := h.sim.SetAdditionQuantity(sel.ID, 5); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Add(7 * 24 * time.Hour)
+	calls, _ = resync()
+	if calls == 0 {
+		t.Error("a sync past FullCompareEvery made no ConnectWise call; want it to compare")
+	}
+	if q := addition(t, h, acme, cwsim.ProductSelectGB).Quantity; q != 121 {
+		t.Errorf("after the full compare: Select GB = %v, want 121 again", q)
+	}
+}

@@ -229,7 +229,7 @@ func TestWorkerConsumesEventsQueueWithBatchItemFailures(t *testing.T) {
 		id, queue           string
 		window, concurrency int
 	}{
-		{"WorkerFunctionQueue", "EventsQueue", 1, 20},
+		{"WorkerFunctionQueue", "EventsQueue", 0, 20},
 		{"WorkerFunctionDeadLetters", "EventsDLQ", 0, 2},
 	} {
 		m, _ := s.Resource(c.id)
