@@ -295,30 +295,56 @@ func (s *Store) Peek(ctx context.Context, key string, now time.Time) (State, Cla
 }
 
 // Fail records a failed attempt at a peeked claim (one put): the next
-// Peek's Prior, and Last, report it with the attempts counted so far.
-func (s *Store) Fail(ctx context.Context, c Claim, code, reason string, now time.Time) error {
+// Peek's Prior, and Last, report it with the attempts counted so far. It
+// never demotes a completed record: when another copy of the work completed
+// meanwhile, Fail writes nothing and reports completed.
+func (s *Store) Fail(ctx context.Context, c Claim, code, reason string, now time.Time) (completed bool, err error) {
 	item := s.keyOf(c.Key)
 	item[attrStatus] = table.S(statusAbandoned)
 	item[attrAttempts] = &types.AttributeValueMemberN{Value: strconv.Itoa(c.Prior.Attempts + 1)}
 	item[attrLastCode] = table.S(code)
 	item[attrLastReason] = table.S(reason)
 	item[table.ExpiresAt] = table.Seconds(now.Add(s.retention()))
-	if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table), Item: item}); err != nil {
-		return fmt.Errorf("record failed attempt %s%s: %w", s.Prefix, c.Key, err)
+	_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(s.Table),
+		Item:                      item,
+		ConditionExpression:       aws.String("attribute_not_exists(claimStatus) OR claimStatus <> :completed"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":completed": table.S(statusCompleted)},
+	})
+	if table.IsConditionFailed(err) {
+		return true, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("record failed attempt %s%s: %w", s.Prefix, c.Key, err)
+	}
+	return false, nil
 }
 
-// MarkDone records key as completed at now, with one unconditional put:
-// repeats of the key are Done until the retention passes.
-func (s *Store) MarkDone(ctx context.Context, key string, now time.Time) error {
-	item := s.keyOf(key)
-	item[attrStatus] = table.S(statusCompleted)
-	item[table.ExpiresAt] = table.Seconds(now.Add(s.retention()))
-	if _, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table), Item: item}); err != nil {
-		return fmt.Errorf("record %s%s done: %w", s.Prefix, key, err)
+// MarkDone records key as completed at now, with one unconditional write:
+// repeats of the key are Done until the retention passes. It returns what
+// the record said of failed attempts before (zero when there was none, or it
+// was not a failure): a copy of the work that failed after this one's Peek
+// shows there. (An UpdateItem, not a PutItem: minidyn returns no old item
+// for a put; the attempts stay on the completed record, where Last reads
+// them for a dead letter.)
+func (s *Store) MarkDone(ctx context.Context, key string, now time.Time) (Attempt, error) {
+	out, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        aws.String(s.Table),
+		Key:              s.keyOf(key),
+		UpdateExpression: aws.String("SET claimStatus = :completed, expiresAt = :exp"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":completed": table.S(statusCompleted),
+			":exp":       table.Seconds(now.Add(s.retention())),
+		},
+		ReturnValues: types.ReturnValueAllOld,
+	})
+	if err != nil {
+		return Attempt{}, fmt.Errorf("record %s%s done: %w", s.Prefix, key, err)
 	}
-	return nil
+	if table.String(out.Attributes[attrStatus]) != statusAbandoned {
+		return Attempt{}, nil
+	}
+	return priorOf(out.Attributes, now), nil
 }
 
 func (s *Store) read(ctx context.Context, key string) (State, bool, error) {

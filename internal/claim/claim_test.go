@@ -10,12 +10,6 @@ import (
 	"github.com/efs-cw/backupbridge/internal/dev/localaws/localtest"
 )
 
-func store(t *testing.T) *claim.Store {
-	t.Helper()
-	db, tbl := localtest.Table(t)
-	return &claim.Store{DB: db, Table: tbl, Prefix: "TEST#", Retention: time.Hour}
-}
-
 // Of many concurrent claimants exactly one gets the claim.
 func TestOneWinnerAmongConcurrentClaims(t *testing.T) {
 	localtest.EachBackend(t, func(t *testing.T, b localtest.Backend) {
@@ -145,7 +139,7 @@ func TestCheckAndMarkDone(t *testing.T) {
 		if st, err := s.Check(ctx, "k1", now); err != nil || st != claim.New {
 			t.Fatalf("Check of an unknown key = %v, %v; want new", st, err)
 		}
-		if err := s.MarkDone(ctx, "k1", now); err != nil {
+		if _, err := s.MarkDone(ctx, "k1", now); err != nil {
 			t.Fatal(err)
 		}
 		if st, err := s.Check(ctx, "k1", now.Add(59*time.Minute)); err != nil || st != claim.Done {
@@ -166,6 +160,41 @@ func TestCheckAndMarkDone(t *testing.T) {
 		}
 		if st, err := s.Check(ctx, "k2", now.Add(2*time.Minute)); err != nil || st != claim.New {
 			t.Fatalf("Check of a lapsed claim = %v, %v; want new", st, err)
+		}
+	})
+}
+
+// Two copies of one message's work: a failure recorded before the other
+// copy's MarkDone is reported by it (the work's last word is then that
+// copy's); a failure after it writes nothing and says the work is complete.
+func TestFailAndMarkDoneOfTwoCopies(t *testing.T) {
+	localtest.EachBackend(t, func(t *testing.T, b localtest.Backend) {
+		s := &claim.Store{DB: b.DB, Table: b.Table, Prefix: "TEST#", Retention: time.Hour}
+		ctx := t.Context()
+		now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+		_, a, err := s.Peek(ctx, "k", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, bcopy, err := s.Peek(ctx, "k", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if completed, err := s.Fail(ctx, a, "CW_UNAVAILABLE", "503", now); err != nil || completed {
+			t.Fatalf("first failure: completed=%v err=%v", completed, err)
+		}
+		failed, err := s.MarkDone(ctx, bcopy.Key, now.Add(time.Second))
+		if err != nil || failed.Attempts != 1 || failed.Code != "CW_UNAVAILABLE" {
+			t.Fatalf("MarkDone after a failure reported %+v (%v), want 1 failed attempt", failed, err)
+		}
+		if completed, err := s.Fail(ctx, a, "CW_UNAVAILABLE", "503 again", now.Add(2*time.Second)); err != nil || !completed {
+			t.Fatalf("a failure after MarkDone: completed=%v err=%v, want completed", completed, err)
+		}
+		if st, _, err := s.Peek(ctx, "k", now.Add(3*time.Second)); err != nil || st != claim.Done {
+			t.Fatalf("after the late failure: %v %v, want done", st, err)
+		}
+		if failed, err := s.MarkDone(ctx, "k", now.Add(4*time.Second)); err != nil || failed.Attempts != 0 {
+			t.Fatalf("MarkDone over a completed record reported %+v (%v), want nothing", failed, err)
 		}
 	})
 }

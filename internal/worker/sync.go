@@ -149,6 +149,11 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 		// Asked for by an event, and another sync has the slot (or took the
 		// window) since: that sync pushes these figures; the customer is
 		// marked pending in case it began before this event was recorded.
+		// Silent, unless an earlier attempt of this job left "retrying".
+		if r, ok := ctx.Value(runKey{}).(*run); ok && r.prior.Attempts > 0 {
+			w.record(ctx, log, entry(eventlog.WhatSync, eventlog.OutcomeSkipped, fmt.Sprintf(
+				"nothing left to do on attempt %d: another sync of this customer has run or is running and pushes these figures", r.prior.Attempts+1)))
+		}
 		return false
 	}
 	switch res {

@@ -328,8 +328,23 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, m *queue.Message, re
 	// One read here and one write at the end (claim.Peek): a copy of the
 	// message delivered while this one runs is processed alongside it, and
 	// every effect is guarded on its own (the fault's lock, the usage items'
-	// event ids, the sync slot).
-	state, cl, err := w.Claims.Peek(ctx, m.ClaimKey(), w.now())
+	// event ids, the sync slot). A replay holds an in-progress claim
+	// instead (claim.Begin, two writes, only while a partner resumes): the
+	// health tick may send a customer's replay again while one is running,
+	// and the second must stop at once (in flight), not race the first for
+	// the same held message's fault.
+	var state claim.State
+	var cl claim.Claim
+	var err error
+	if replay {
+		lease := 2 * time.Minute
+		if dl, ok := ctx.Deadline(); ok {
+			lease = max(time.Until(dl)+5*time.Second, time.Second)
+		}
+		state, cl, err = w.Claims.Begin(ctx, m.ClaimKey(), w.now(), lease)
+	} else {
+		state, cl, err = w.Claims.Peek(ctx, m.ClaimKey(), w.now())
+	}
 	if err != nil {
 		log.ErrorContext(ctx, "claim failed", "error", err)
 		return fateRetry
@@ -349,7 +364,7 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, m *queue.Message, re
 	switch {
 	case r.pause != nil:
 		// Credentials refused, or a wait longer than the invocation.
-		if err := w.Claims.Fail(context.WithoutCancel(ctx), cl, r.pause.Code, r.pause.Reason, w.now()); err != nil {
+		if _, err := w.failClaim(ctx, cl, replay, r.pause.Code, r.pause.Reason); err != nil {
 			log.WarnContext(ctx, "abandon claim", "error", err)
 		}
 		if hs, err = w.pausePartner(ctx, log, m.PartnerID, *r.pause, replay); err != nil {
@@ -368,7 +383,7 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, m *queue.Message, re
 			w.announce(ctx, log, hs, replay)
 		}
 		if hs.State == health.Paused {
-			if err := w.Claims.Fail(context.WithoutCancel(ctx), cl, r.lastCode, r.lastReason, w.now()); err != nil {
+			if _, err := w.failClaim(ctx, cl, replay, r.lastCode, r.lastReason); err != nil {
 				log.WarnContext(ctx, "abandon claim", "error", err)
 			}
 			park = true
@@ -385,13 +400,38 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, m *queue.Message, re
 		return fateRetry
 	}
 	if r.retry {
-		if err := w.Claims.Fail(context.WithoutCancel(ctx), cl, r.lastCode, r.lastReason, w.now()); err != nil {
+		completed, err := w.failClaim(ctx, cl, replay, r.lastCode, r.lastReason)
+		if err != nil {
 			log.WarnContext(ctx, "abandon claim", "error", err)
 		}
-		return fateRetry
+		if !completed {
+			return fateRetry
+		}
+		// Another copy of the message (a repeated delivery) completed the
+		// work meanwhile: nothing is left to retry, and this copy's
+		// "retrying" lines are not the last word.
+		for _, e := range r.retrying {
+			e.Outcome, e.Code, e.Remedy = eventlog.OutcomeSkipped, "", ""
+			e.Message = "completed by another delivery of this event (this copy's attempt: " + e.Message + ")"
+			e.At = w.now()
+			w.record(ctx, log, e)
+		}
+		return fateDone
 	}
-	if err := w.Claims.MarkDone(context.WithoutCancel(ctx), cl.Key, w.now()); err != nil {
+	var failed claim.Attempt
+	if replay {
+		err = w.Claims.Complete(context.WithoutCancel(ctx), cl, w.now())
+	} else {
+		failed, err = w.Claims.MarkDone(context.WithoutCancel(ctx), cl.Key, w.now())
+	}
+	if err != nil {
 		log.WarnContext(ctx, "complete claim", "error", err)
+	}
+	if failed.Attempts > cl.Prior.Attempts {
+		// A copy of the message failed after this one began (its lines say
+		// "retrying"); this copy did the work: the event's last word.
+		w.record(ctx, log, eventlog.Entry{PartnerID: m.PartnerID, EventID: m.EventID, CustomerID: customerOf(m), What: eventlog.WhatEvent,
+			Outcome: eventlog.OutcomeDone, At: w.now(), Message: fmt.Sprintf("processed on attempt %d (by another delivery of this event than the one that failed)", failed.Attempts+1)})
 	}
 	if w.Health != nil && r.calls > 0 && (replay || st.State == health.Degraded || st.Failures > 0) {
 		// A replay never read the status; otherwise a success only writes
@@ -401,6 +441,16 @@ func (w *Worker) run(ctx context.Context, log *slog.Logger, m *queue.Message, re
 		}
 	}
 	return fateDone
+}
+
+// failClaim records a failed attempt: on a replay's held claim
+// (AbandonWith), else on a peeked one (Fail, which reports whether another
+// copy completed the work meanwhile).
+func (w *Worker) failClaim(ctx context.Context, cl claim.Claim, held bool, code, reason string) (completed bool, err error) {
+	if held {
+		return false, w.Claims.AbandonWith(context.WithoutCancel(ctx), cl, code, reason)
+	}
+	return w.Claims.Fail(context.WithoutCancel(ctx), cl, code, reason, w.now())
 }
 
 // run collects what one message's processing recorded and met.
