@@ -119,7 +119,7 @@ func NewClient(ctx context.Context, opts Options) (*Client, error) {
 	if version == "" {
 		version = DefaultAPIVersion
 	}
-	if !apiVersionRE.MatchString(version) {
+	if !apiVersionRE().MatchString(version) {
 		return nil, fmt.Errorf("connectwise: API version %q is not a version such as %q", version, DefaultAPIVersion)
 	}
 	creds := opts.Credentials
@@ -170,8 +170,8 @@ func NewClient(ctx context.Context, opts Options) (*Client, error) {
 }
 
 var (
-	apiVersionRE = regexp.MustCompile(`^[0-9]{4}\.[0-9]{1,2}$`)
-	codebaseRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/$`)
+	apiVersionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{4}\.[0-9]{1,2}$`) })
+	codebaseRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*/$`) })
 )
 
 // String describes the client without its credentials.
@@ -276,7 +276,7 @@ func normalizeCodebase(cb string) (string, error) {
 	if !strings.HasSuffix(cb, "/") {
 		cb += "/"
 	}
-	if !codebaseRE.MatchString(cb) || strings.Contains(cb, "..") {
+	if !codebaseRE().MatchString(cb) || strings.Contains(cb, "..") {
 		return "", fmt.Errorf("connectwise: codebase %q is not a release folder such as \"v4_6_release/\" or \"v2025_1/\"", cb)
 	}
 	return cb, nil
@@ -355,8 +355,8 @@ func newResponse(r *http.Response) *Response {
 }
 
 var (
-	linkEndRE  = regexp.MustCompile(`>\s*;\s*rel="?([A-Za-z]+)"?`)
-	linkPageRE = regexp.MustCompile(`[?&]page=([0-9]+)(?:&|$)`)
+	linkEndRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`>\s*;\s*rel="?([A-Za-z]+)"?`) })
+	linkPageRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[?&]page=([0-9]+)(?:&|$)`) })
 )
 
 // parseLinks reads the page numbers of rel="next" and rel="last" from a
@@ -365,7 +365,7 @@ var (
 // commas, '<' and '>' inside the URLs (unencoded conditions).
 func parseLinks(h string) (next, last int) {
 	start := 0
-	for _, m := range linkEndRE.FindAllStringSubmatchIndex(h, -1) {
+	for _, m := range linkEndRE().FindAllStringSubmatchIndex(h, -1) {
 		seg := strings.TrimLeft(h[start:m[0]], ", \t")
 		start = m[1]
 		if !strings.HasPrefix(seg, "<") {
@@ -373,7 +373,7 @@ func parseLinks(h string) (next, last int) {
 		}
 		target := seg[1:]
 		page := 0
-		if pm := linkPageRE.FindStringSubmatch(target); pm != nil {
+		if pm := linkPageRE().FindStringSubmatch(target); pm != nil {
 			if _, err := fmt.Sscan(pm[1], &page); err != nil {
 				page = 0
 			}

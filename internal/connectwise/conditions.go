@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -41,7 +42,7 @@ type Condition struct {
 }
 
 var (
-	fieldRE      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*$`)
+	fieldRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*$`) })
 	reservedWord = map[string]bool{"and": true, "or": true, "not": true, "like": true, "contains": true, "in": true, "null": true, "true": true, "false": true}
 )
 
@@ -56,7 +57,7 @@ func clause(field, op string, v any) Condition {
 }
 
 func checkField(field string) error {
-	if !fieldRE.MatchString(field) {
+	if !fieldRE().MatchString(field) {
 		return fmt.Errorf("%w: field name %s is not a ConnectWise field path such as \"company/id\"", ErrInvalidCondition, preview(field))
 	}
 	for _, seg := range strings.Split(field, "/") {

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -216,7 +217,7 @@ func checkResponse(r *http.Response, scrub func(string) string) error {
 		return e
 	}
 	if !e.hasRetryAfter {
-		if m := tryAgainRE.FindStringSubmatch(e.Message); m != nil {
+		if m := tryAgainRE().FindStringSubmatch(e.Message); m != nil {
 			if n, err := strconv.Atoi(m[1]); err == nil {
 				e.retryAfter, e.hasRetryAfter = time.Duration(n)*time.Second, true
 			}
@@ -225,7 +226,7 @@ func checkResponse(r *http.Response, scrub func(string) string) error {
 	return &RateLimitError{RetryAfter: e.retryAfter, Err: e}
 }
 
-var tryAgainRE = regexp.MustCompile(`(?i)try again in ([0-9]{1,5}) seconds?`)
+var tryAgainRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)try again in ([0-9]{1,5}) seconds?`) })
 
 // parseErrorBody fills e from a ConnectWise JSON error body: an object with
 // a string "message" and a string "code" (or "error", which the 429 body

@@ -345,13 +345,15 @@ func (c *CognitoSignIn) logoutURL(base string) string {
 
 // cognitoHostPattern is what the console accepts as its host name: a DNS name or
 // IPv4 address, with an optional port.
-var cognitoHostPattern = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?$`)
+var cognitoHostPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?$`)
+})
 
 // cognitoBaseURL is https://<the request's host>: the app client's URLs are
 // on the API's own host (template.yaml). Cognito accepts only the registered
 // callback URL, so a forged Host gets no further than the hosted UI.
 func cognitoBaseURL(r *http.Request) (string, bool) {
-	if !cognitoHostPattern.MatchString(r.Host) {
+	if !cognitoHostPattern().MatchString(r.Host) {
 		return "", false
 	}
 	return "https://" + strings.ToLower(r.Host), true

@@ -236,7 +236,7 @@ func checkMatchers(t *testing.T, s string) {
 		re    *regexp.Regexp
 		match func(string) bool
 	}{
-		{"date-time", dateTimeRE, matchDateTime},
+		{"date-time", dateTimeRE(), matchDateTime},
 		{"customer id", customerIDRE, matchCustomerID},
 		{"account id", accountIDRE, matchAccountID},
 	} {

@@ -274,7 +274,7 @@ func (o *object) timeOK(key string) (time.Time, bool) {
 		o.d.fail(field, "must be a string holding an RFC 3339 date-time")
 		return time.Time{}, false
 	}
-	if !dateTimeRE.MatchString(s) {
+	if !dateTimeRE().MatchString(s) {
 		o.d.fail(field, "must be an RFC 3339 date-time with a time zone and a year from 2000, such as 2026-03-02T14:05:00Z or 2026-03-02T09:05:00-05:00")
 		return time.Time{}, false
 	}

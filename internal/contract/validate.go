@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -48,7 +49,7 @@ const (
 // dateTimeRE is DateTimePattern for the tree reader (parseTree); the fast
 // path and Validate use hand-written matchers of the patterns (fast.go),
 // which tests hold to the regular expressions.
-var dateTimeRE = regexp.MustCompile(DateTimePattern)
+var dateTimeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(DateTimePattern) })
 
 // Types lists every event type of contract version 1.
 var Types = []Type{TypeBackupCompleted, TypeServiceStatus, TypeNotification, TypeUsageSnapshot}

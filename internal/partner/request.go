@@ -2,6 +2,7 @@ package partner
 
 import (
 	"github.com/efs-cw/backupbridge/internal/connectwise"
+	"sync"
 
 	"bytes"
 	"encoding/json"
@@ -269,13 +270,13 @@ func jsonSyntax(err error) error {
 	return &InvalidError{Problem: "body is not valid JSON"}
 }
 
-var plainKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,63}$`)
+var plainKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,63}$`) })
 
 // fieldPath appends key to path: with a dot when it is a plain name,
 // otherwise quoted and shortened in brackets, so that a path never echoes
 // long or odd input.
 func fieldPath(path, key string) string {
-	if plainKeyRE.MatchString(key) {
+	if plainKeyRE().MatchString(key) {
 		if path == "" {
 			return key
 		}
@@ -287,11 +288,11 @@ func fieldPath(path, key string) string {
 	return path + "[" + strconv.QuoteToASCII(key) + "]"
 }
 
-var indexRE = regexp.MustCompile(`\[[0-9]+\]`)
+var indexRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\[[0-9]+\]`) })
 
 // problemAt says what the value at path (of Go type t) must be.
 func problemAt(path string, t reflect.Type) string {
-	general := indexRE.ReplaceAllString(path, "[]")
+	general := indexRE().ReplaceAllString(path, "[]")
 	switch {
 	case strings.HasPrefix(general, "partner."):
 		if p := settingProblem(strings.TrimPrefix(general, "partner.")); p != "" {

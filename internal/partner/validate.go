@@ -6,12 +6,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/contract"
 )
 
-var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
+var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`) })
 
 // InvalidError names the setting that is wrong and what to do about it. The
 // operator API answers it 400 {"error": Problem, "field": Field}.
@@ -64,7 +65,7 @@ func CheckSiteURL(raw string, policy connectwise.SitePolicy) error {
 // policy is the site host policy (see CheckSiteURL); the deployed service
 // passes the zero value.
 func (p *Partner) Validate(policy connectwise.SitePolicy) error {
-	if !idPattern.MatchString(p.ID) {
+	if !idPattern().MatchString(p.ID) {
 		return invalid("id", "must be 1–40 lower-case letters, digits or '-', starting with a letter or digit")
 	}
 	site, err := connectwise.CheckSiteURL(p.SiteURL, policy)

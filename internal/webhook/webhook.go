@@ -41,6 +41,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/efs-cw/backupbridge/internal/contract"
@@ -186,7 +187,7 @@ var (
 
 // partnerIDRE bounds what the handler passes on as a partner id; anything
 // else is not a route of this service.
-var partnerIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+var partnerIDRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`) })
 
 // record is what the log line of a request says.
 type record struct {
@@ -243,7 +244,7 @@ func (h *Handler) handle(r *http.Request, now time.Time, rec *record) answer {
 	ctx := r.Context()
 	// 1. Route: the method and path are the mux's; the partner id is ours.
 	partnerID := r.PathValue(PathParameter)
-	if !partnerIDRE.MatchString(partnerID) {
+	if !partnerIDRE().MatchString(partnerID) {
 		rec.outcome = OutcomeNotFound
 		return errorAnswer(http.StatusNotFound, msgNotFound, "")
 	}
