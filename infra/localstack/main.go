@@ -127,5 +127,5 @@ func printWelcome(st *localstack.Stack, real bool) {
 	} else {
 		fmt.Fprintf(w, "  ConnectWise:           the real site %s\n", os.Getenv("CW_SITE_URL"))
 	}
-	fmt.Fprintf(w, "  Queue / DLQ:           %s / %s\n\nCtrl-C stops everything.\n\n", st.QueueURL, st.DLQURL)
+	fmt.Fprintf(w, "  Queue / sync / DLQ:    %s / %s / %s\n\nCtrl-C stops everything.\n\n", st.QueueURL, st.SyncURL, st.DLQURL)
 }

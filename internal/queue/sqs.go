@@ -87,3 +87,60 @@ func (q *SQS) RetryIn(ctx context.Context, receiptHandle string, d time.Duration
 	}
 	return nil
 }
+
+// Router sends each message to the queue of its job: sync jobs (JobSync)
+// to Sync, everything else to Events. A nil Sync sends everything to
+// Events.
+type Router struct {
+	Events, Sync *SQS
+}
+
+func (r *Router) of(m Message) *SQS {
+	if m.Job == JobSync && r.Sync != nil {
+		return r.Sync
+	}
+	return r.Events
+}
+
+// Enqueue sends one message to its job's queue.
+func (r *Router) Enqueue(ctx context.Context, m Message) error {
+	return r.of(m).Enqueue(ctx, m)
+}
+
+// EnqueueBatch sends messages to their jobs' queues (each queue's share in
+// batches of ten) and returns how many were accepted.
+func (r *Router) EnqueueBatch(ctx context.Context, ms []Message) (int, error) {
+	var events, syncs []Message
+	for _, m := range ms {
+		if r.of(m) == r.Events {
+			events = append(events, m)
+		} else {
+			syncs = append(syncs, m)
+		}
+	}
+	sent := 0
+	for _, part := range []struct {
+		q  *SQS
+		ms []Message
+	}{{r.Events, events}, {r.Sync, syncs}} {
+		if len(part.ms) == 0 {
+			continue
+		}
+		n, err := part.q.EnqueueBatch(ctx, part.ms)
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+// RouterFor is the Router of the events queue at eventsURL and the sync
+// queue at syncURL (empty: none; sync jobs go to the events queue).
+func RouterFor(c *sqs.Client, eventsURL, syncURL string) *Router {
+	r := &Router{Events: &SQS{Client: c, URL: eventsURL}}
+	if syncURL != "" {
+		r.Sync = &SQS{Client: c, URL: syncURL}
+	}
+	return r
+}

@@ -38,7 +38,7 @@ import (
 // Config is what differs per deployment, read from the environment.
 type Config struct {
 	TableName         string // TABLE_NAME
-	QueueURL          string // QUEUE_URL (webhook, resync, admin)
+	QueueURL          string // QUEUE_URL (webhook, worker, resync, admin)
 	SecretsPrefix     string // SECRETS_PREFIX
 	MetricsNamespace  string // METRICS_NAMESPACE, default BackupBridge
 	EventLogRetention time.Duration
@@ -59,6 +59,13 @@ type Config struct {
 	// only): records from it are recorded in the event log (package
 	// deadletter). Empty: the worker has no dead-letter event source.
 	DeadLetterQueueARN string
+	// SyncQueueURL is SyncQueue's URL (SYNC_QUEUE_URL: worker, resync,
+	// admin): sync jobs go there (queue.Router). Empty: to QueueURL, as in
+	// some tests.
+	SyncQueueURL string
+	// SyncQueueARN is SyncQueue's ARN (SYNC_QUEUE_ARN, worker only): its
+	// records are retried through SyncQueueURL.
+	SyncQueueARN string
 }
 
 // DevAllowLoopbackSites is the environment variable of the development
@@ -76,6 +83,7 @@ func ConfigFromEnv(getenv func(string) string, needQueue bool) (Config, error) {
 		AlarmTopicARN:    getenv("ALARM_TOPIC_ARN"),
 	}
 	c.DeadLetterQueueARN = getenv("DEAD_LETTER_QUEUE_ARN")
+	c.SyncQueueURL, c.SyncQueueARN = getenv("SYNC_QUEUE_URL"), getenv("SYNC_QUEUE_ARN")
 	var missing []string
 	if c.TableName == "" {
 		missing = append(missing, "TABLE_NAME")

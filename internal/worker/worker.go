@@ -61,6 +61,10 @@ type Worker struct {
 	// instead of the queue's visibility timeout; RetryBase is its first wait.
 	Requeue   Requeuer
 	RetryBase time.Duration
+	// SyncQueueARN and SyncRequeue: records from the sync queue (the
+	// worker's WorkerFunctionSyncs source) are brought back through it.
+	SyncQueueARN string
+	SyncRequeue  Requeuer
 	// Health is the partners' health and their held events (nil: no
 	// pausing, as in some unit tests).
 	Health *health.Store
@@ -250,11 +254,15 @@ func RetryDelay(base time.Duration, receiveCount int) time.Duration {
 // requeue shortens the failed message's wait (best effort: if it fails the
 // queue's visibility timeout applies).
 func (w *Worker) requeue(ctx context.Context, rec events.SQSMessage) {
-	if w.Requeue == nil || rec.ReceiptHandle == "" {
+	rq := w.Requeue
+	if w.SyncQueueARN != "" && rec.EventSourceARN == w.SyncQueueARN {
+		rq = w.SyncRequeue
+	}
+	if rq == nil || rec.ReceiptHandle == "" {
 		return
 	}
 	n, _ := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
-	if err := w.Requeue.RetryIn(context.WithoutCancel(ctx), rec.ReceiptHandle, RetryDelay(w.RetryBase, n)); err != nil {
+	if err := rq.RetryIn(context.WithoutCancel(ctx), rec.ReceiptHandle, RetryDelay(w.RetryBase, n)); err != nil {
 		w.logger().WarnContext(ctx, "shorten retry wait", "messageId", rec.MessageId, "error", err)
 	}
 }

@@ -91,7 +91,7 @@ func StartStack(ctx context.Context, def *stackdef.Stack, opts StackOptions) (_ 
 
 // Env is the environment the functions would get from the template, pointed
 // at this stack: TABLE_NAME (the table Table), QUEUE_URL (the queue
-// EventsQueue), the region and credentials, and the SDK's standard
+// EventsQueue), SYNC_QUEUE_URL (SyncQueue), the region and credentials, and the SDK's standard
 // AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS.
 func (s *Stack) Env() map[string]string {
 	env := map[string]string{
@@ -104,6 +104,9 @@ func (s *Stack) Env() map[string]string {
 	}
 	if url, ok := s.QueueURLs["EventsQueue"]; ok {
 		env["QUEUE_URL"] = url
+	}
+	if url, ok := s.QueueURLs["SyncQueue"]; ok {
+		env["SYNC_QUEUE_URL"] = url
 	}
 	if s.DynamoServer != nil {
 		env["AWS_ENDPOINT_URL_DYNAMODB"] = s.DynamoServer.Endpoint()

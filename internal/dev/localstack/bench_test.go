@@ -75,7 +75,7 @@ func startLoad(tb testing.TB, workers int) *loadStack {
 	tb.Cleanup(func() { // before the stack closes (cleanups run last first)
 		// Let the workers finish what they hold (the event log, the claims)
 		// before stopping them.
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && queueDepthOf(tb, st, st.QueueURL) > 0; {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && queueDepthOf(tb, st, st.QueueURL)+queueDepthOf(tb, st, st.SyncURL) > 0; {
 			time.Sleep(10 * time.Millisecond)
 		}
 		cancel()

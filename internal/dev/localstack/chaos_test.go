@@ -646,7 +646,7 @@ func envInt(name string, def int) int {
 // chaosConverged reports whether the run has settled, or what it waits for.
 func chaosConverged(t *testing.T, st *localstack.Stack, partners []*chaosPartner, book *chaosBook) (bool, string) {
 	t.Helper()
-	if n := queueDepthOf(t, st, st.QueueURL); n > 0 {
+	if n := queueDepthOf(t, st, st.QueueURL) + queueDepthOf(t, st, st.SyncURL); n > 0 {
 		return false, fmt.Sprintf("%d messages queued or in flight", n)
 	}
 	for _, p := range partners {

@@ -246,8 +246,8 @@ func TestConsoleEndToEnd(t *testing.T) {
 			t.Fatalf("sync now: %d\n%s", resp.StatusCode, body)
 		}
 	}
-	if n := h.queueDepth(h.st.QueueURL); n != 1 {
-		t.Fatalf("sync now twice queued %d messages, want 1", n)
+	if n := h.queueDepth(h.st.SyncURL); n != 1 {
+		t.Fatalf("sync now twice queued %d messages on the sync queue, want 1", n)
 	}
 	h.settle()
 	if p := b.page("/console/partners/demo/customers/1001"); strings.Contains(p, "Last sync</dt><dd>never") {

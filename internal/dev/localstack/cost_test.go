@@ -144,20 +144,21 @@ func costPhases(t *testing.T, n int, only *regexp.Regexp) map[string]costmeter.R
 	}
 
 	// The worker's event source, short polling, each invocation timed.
-	es := *st.EventSource
-	es.WaitTime = -1
+	es, ss := *st.EventSource, *st.SyncSource
+	es.WaitTime, ss.WaitTime = -1, -1
 	worker := es.Handler
-	es.Handler = func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	timed := func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		began := time.Now()
 		resp, err := worker(ctx, ev)
 		meter.Invoked("WorkerFunction", time.Since(began))
 		return resp, err
 	}
+	es.Handler, ss.Handler = timed, timed
 	key, err := signature.ParseSecret(partner.DemoWebhookSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &costRun{t: t, st: st, es: &es, sqs: rawSQS, meter: meter, key: key, memory: memory,
+	c := &costRun{t: t, st: st, es: &es, ss: &ss, sqs: rawSQS, meter: meter, key: key, memory: memory,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}}
 	t.Cleanup(c.client.CloseIdleConnections)
 
@@ -258,7 +259,7 @@ type delivery struct {
 type costRun struct {
 	t      *testing.T
 	st     *localstack.Stack
-	es     *localaws.EventSource
+	es, ss *localaws.EventSource // the events queue's and the sync queue's
 	sqs    *sqs.Client
 	meter  *costmeter.Meter
 	key    []byte
@@ -341,11 +342,17 @@ func (c *costRun) drain() {
 	var waiting time.Time
 	for idle := 0; idle < 2; {
 		if ctx.Err() != nil {
-			c.t.Fatalf("the queue did not drain: %d messages left", c.depth(c.st.QueueURL))
+			c.t.Fatalf("the queue did not drain: %d messages left", (c.depth(c.st.QueueURL) + c.depth(c.st.SyncURL)))
 		}
 		res, err := c.es.PollOnce(ctx)
 		if err != nil {
 			c.t.Fatalf("poll: %v", err)
+		}
+		if len(res.Retried) == 0 && res.InvokeErr == nil && res.Received == 0 {
+			// The events queue is empty for now: the sync jobs.
+			if res, err = c.ss.PollOnce(ctx); err != nil {
+				c.t.Fatalf("poll: %v", err)
+			}
 		}
 		if len(res.Retried) > 0 || res.InvokeErr != nil {
 			// Counted (their retry is in the phase's figures) and reported.
@@ -356,13 +363,13 @@ func (c *costRun) drain() {
 			idle, waiting = 0, time.Time{}
 			continue
 		}
-		if c.depth(c.st.QueueURL) == 0 {
+		if (c.depth(c.st.QueueURL) + c.depth(c.st.SyncURL)) == 0 {
 			idle++
 			continue
 		}
 		idle = 0
 		if !waiting.IsZero() && time.Since(waiting) > 5*time.Second {
-			c.t.Logf("drain: %d messages in flight and none received for %s", c.depth(c.st.QueueURL), time.Since(waiting).Round(time.Second))
+			c.t.Logf("drain: %d messages in flight and none received for %s", (c.depth(c.st.QueueURL) + c.depth(c.st.SyncURL)), time.Since(waiting).Round(time.Second))
 			waiting = time.Now()
 		}
 		if waiting.IsZero() {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws"
 	"github.com/efs-cw/backupbridge/internal/dev/localstack"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/partner"
@@ -191,18 +192,28 @@ func (h *harness) drain() {
 	idle := 0
 	for idle < 2 {
 		if ctx.Err() != nil {
-			h.t.Fatalf("queue did not drain: %d messages left", h.queueDepth(h.st.QueueURL))
+			h.t.Fatalf("queues did not drain: %d messages left", h.depth())
 		}
-		res, err := h.st.EventSource.PollOnce(ctx)
-		if err != nil {
-			h.t.Fatalf("poll: %v", err)
+		received := 0
+		for _, es := range []*localaws.EventSource{h.st.EventSource, h.st.SyncSource} {
+			res, err := es.PollOnce(ctx)
+			if err != nil {
+				h.t.Fatalf("poll: %v", err)
+			}
+			received += res.Received
 		}
-		if res.Received == 0 && h.queueDepth(h.st.QueueURL) == 0 {
+		if received == 0 && h.depth() == 0 {
 			idle++
 		} else {
 			idle = 0
 		}
 	}
+}
+
+// depth is what the events and sync queues hold, visible or in flight.
+func (h *harness) depth() int {
+	h.t.Helper()
+	return h.queueDepth(h.st.QueueURL) + h.queueDepth(h.st.SyncURL)
 }
 
 // queueDepth is the number of visible plus in-flight messages.

@@ -137,7 +137,7 @@ type Service struct {
 	Secrets partner.SecretStore
 	Log     *eventlog.Log
 	Faults  *tickets.FaultStore
-	Queue   *queue.SQS
+	Queue   *queue.Router
 	Usage   *usage.Store
 	Health  *health.Store
 }
@@ -149,6 +149,9 @@ type Stack struct {
 	Sim         *cwsim.Sim // nil with NoSimulator
 	Demo        *Demo      // nil with NoDemo
 	EventSource *localaws.EventSource
+	// SyncSource is the worker's event source on the sync queue (the
+	// template's WorkerFunctionSyncs): the sync jobs.
+	SyncSource *localaws.EventSource
 	// DeadLetterSource is the worker's second event source, on the DLQ
 	// (template.yaml's WorkerFunctionDeadLetters): it records dead letters
 	// in the event log (package deadletter).
@@ -159,6 +162,7 @@ type Stack struct {
 	// ViewerToken signs in to the console read-only.
 	ViewerToken string
 	QueueURL    string
+	SyncURL     string
 	DLQURL      string
 	// CAFile is the simulator's CA certificate (its directory is on SSL_CERT_DIR).
 	CAFile string
@@ -235,7 +239,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	st.QueueURL, st.DLQURL = st.AWS.QueueURLs["EventsQueue"], st.AWS.QueueURLs["EventsDLQ"]
+	st.QueueURL, st.SyncURL, st.DLQURL = st.AWS.QueueURLs["EventsQueue"], st.AWS.QueueURLs["SyncQueue"], st.AWS.QueueURLs["EventsDLQ"]
 
 	// The development switch: the simulator listens on loopback.
 	policy := connectwise.SitePolicy{AllowLoopback: true}
@@ -267,6 +271,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		SitePolicy:        policy,
 	}
 	cfg.DeadLetterQueueARN = st.AWS.QueueARNs["EventsDLQ"]
+	cfg.SyncQueueURL, cfg.SyncQueueARN = st.SyncURL, st.AWS.QueueARNs["SyncQueue"]
 	secrets := &partner.LocalSecretsFile{Path: cfg.LocalSecretsFile}
 	deps := service.Deps{
 		DynamoDB:   st.AWS.DynamoDB,
@@ -293,7 +298,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Secrets:  secrets,
 		Log:      &eventlog.Log{DB: deps.DynamoDB, Table: cfg.TableName, Retention: cfg.EventLogRetention},
 		Faults:   &tickets.FaultStore{DB: deps.DynamoDB, Table: cfg.TableName},
-		Queue:    &queue.SQS{Client: deps.SQS, URL: cfg.QueueURL},
+		Queue:    queue.RouterFor(deps.SQS, cfg.QueueURL, cfg.SyncQueueURL),
 		Usage:    &usage.Store{DB: deps.DynamoDB, Table: cfg.TableName},
 		Health:   &health.Store{DB: deps.DynamoDB, Table: cfg.TableName},
 	}
@@ -320,6 +325,18 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		Handler:       st.Service.Worker.Handle,
 		BatchSize:     10,
 		Concurrency:   opts.WorkerConcurrency,
+		InvokeTimeout: opts.InvokeTimeout,
+		Log:           logger,
+	}
+	// The sync queue's: fewer pollers, as the template's
+	// WorkerFunctionSyncs has a lower concurrency than the events queue's.
+	st.SyncSource = &localaws.EventSource{
+		SQS:           st.AWS.SQS,
+		QueueURL:      st.SyncURL,
+		QueueARN:      cfg.SyncQueueARN,
+		Handler:       st.Service.Worker.Handle,
+		BatchSize:     10,
+		Concurrency:   max(1, opts.WorkerConcurrency/4),
 		InvokeTimeout: opts.InvokeTimeout,
 		Log:           logger,
 	}
@@ -373,15 +390,16 @@ func (st *Stack) WebhookURL(partnerID string) string {
 	return st.URL + "/v1/partners/" + partnerID + "/events"
 }
 
-// RunWorkers runs the event-source loops, the events queue's and the
-// dead-letter queue's, until ctx ends.
+// RunWorkers runs the event-source loops, the events queue's, the sync
+// queue's and the dead-letter queue's, until ctx ends.
 func (st *Stack) RunWorkers(ctx context.Context) error {
 	var wg sync.WaitGroup
-	var queueErr, dlqErr error
+	var queueErr, syncErr, dlqErr error
 	wg.Go(func() { queueErr = st.EventSource.Run(ctx) })
+	wg.Go(func() { syncErr = st.SyncSource.Run(ctx) })
 	wg.Go(func() { dlqErr = st.DeadLetterSource.Run(ctx) })
 	wg.Wait()
-	return errors.Join(queueErr, dlqErr)
+	return errors.Join(queueErr, syncErr, dlqErr)
 }
 
 // RunSchedule runs the resync every interval until ctx ends, as the

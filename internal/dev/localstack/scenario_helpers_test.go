@@ -118,23 +118,27 @@ func (h *harness) success(account string) []byte {
 // nothing in flight), without a one-second long poll on every empty receive.
 func (h *harness) settle() {
 	h.t.Helper()
-	es := *h.st.EventSource
-	es.WaitTime = -1
+	es, ss := *h.st.EventSource, *h.st.SyncSource
+	es.WaitTime, ss.WaitTime = -1, -1
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for idle := 0; idle < 2; {
 		if ctx.Err() != nil {
-			h.t.Fatalf("queue did not drain: %d messages left", h.queueDepth(h.st.QueueURL))
+			h.t.Fatalf("queues did not drain: %d messages left", h.depth())
 		}
-		res, err := es.PollOnce(ctx)
-		if err != nil {
-			h.t.Fatalf("poll: %v", err)
+		received := 0
+		for _, src := range []*localaws.EventSource{&es, &ss} {
+			res, err := src.PollOnce(ctx)
+			if err != nil {
+				h.t.Fatalf("poll: %v", err)
+			}
+			received += res.Received
 		}
-		if res.Received > 0 {
+		if received > 0 {
 			idle = 0
 			continue
 		}
-		if h.queueDepth(h.st.QueueURL) == 0 {
+		if h.depth() == 0 {
 			idle++
 			continue
 		}

@@ -287,8 +287,8 @@ func TestResyncOverManyCustomers(t *testing.T) {
 	if rep.Customers != 42 || rep.Syncs != 41 || rep.Closed != 1 {
 		t.Fatalf("resync report = %+v, want 42 customers, 41 syncs, 1 window closed", rep)
 	}
-	if n := h.queueDepth(h.st.QueueURL); n != 41 {
-		t.Fatalf("queue depth = %d, want 41 sync jobs", n)
+	if n, e := h.queueDepth(h.st.SyncURL), h.queueDepth(h.st.QueueURL); n != 41 || e != 0 {
+		t.Fatalf("sync queue depth = %d, events queue %d; want 41 sync jobs on the sync queue, none on the events queue", n, e)
 	}
 	// The same day's second run enqueues again but the jobs are the same
 	// requests: each customer is still synced once.

@@ -221,7 +221,7 @@ func TestWorkerConsumesEventsQueueWithBatchItemFailures(t *testing.T) {
 	// WorkerFunctionQueue is SAM's id for the mapping it generated from the
 	// former SQS event: kept so that a deployed stack updates its mapping
 	// in place.
-	if want := []string{"WorkerFunctionDeadLetters", "WorkerFunctionQueue"}; !slices.Equal(ids, want) {
+	if want := []string{"WorkerFunctionDeadLetters", "WorkerFunctionQueue", "WorkerFunctionSyncs"}; !slices.Equal(ids, want) {
 		t.Fatalf("%s resources %v, want %v", eventSourceMappingType, ids, want)
 	}
 	worker := mustFunction(t, s, "WorkerFunction")
@@ -230,6 +230,7 @@ func TestWorkerConsumesEventsQueueWithBatchItemFailures(t *testing.T) {
 		window, concurrency int
 	}{
 		{"WorkerFunctionQueue", "EventsQueue", 0, 20},
+		{"WorkerFunctionSyncs", "SyncQueue", 0, 5},
 		{"WorkerFunctionDeadLetters", "EventsDLQ", 0, 2},
 	} {
 		m, _ := s.Resource(c.id)
@@ -362,11 +363,12 @@ func TestStatefulResourcesSayWhatHappensOnDeletion(t *testing.T) {
 			}
 		}
 	}
-	// One table, two queues, the API's access log and one group per function,
-	// the console's user pool and secret.
-	if counts[TypeTable] != 1 || counts[TypeQueue] != 2 || counts["AWS::Logs::LogGroup"] != 1+len(s.Functions) ||
+	// One table, three queues (events, syncs, dead letters), the API's
+	// access log and one group per function, the console's user pool and
+	// secret.
+	if counts[TypeTable] != 1 || counts[TypeQueue] != 3 || counts["AWS::Logs::LogGroup"] != 1+len(s.Functions) ||
 		counts[userPoolType] != 1 || counts[secretType] != 1 {
-		t.Errorf("found %v; want 1 table, 2 queues, %d log groups, 1 user pool and 1 secret", counts, 1+len(s.Functions))
+		t.Errorf("found %v; want 1 table, 3 queues, %d log groups, 1 user pool and 1 secret", counts, 1+len(s.Functions))
 	}
 	if pool, ok := s.Resource("ConsoleUserPool"); ok {
 		if p, _ := pool.Properties.Get("DeletionProtection").Literal(); p != "ACTIVE" {
@@ -787,6 +789,8 @@ var (
 		"LOG_LEVEL":                "!Ref LogLevel",
 		"EVENT_LOG_RETENTION_DAYS": "!Ref EventLogRetentionDays",
 		"DEAD_LETTER_QUEUE_ARN":    "!GetAtt EventsDLQ.Arn",
+		"SYNC_QUEUE_URL":           "!Ref SyncQueue",
+		"SYNC_QUEUE_ARN":           "!GetAtt SyncQueue.Arn",
 		"ALARM_TOPIC_ARN":          "!If [CreateAlarmTopic, !Ref AlarmTopic, !Ref AlarmTopicArn]",
 		// The console's sign-in (AdminFunction only; TestConsoleSignIn).
 		"COGNITO_ISSUER":    `!Sub "https://cognito-idp.${AWS::Region}.${AWS::URLSuffix}/${ConsoleUserPool}"`,
@@ -804,9 +808,9 @@ func TestFunctionEnvironment(t *testing.T) {
 	common := []string{"TABLE_NAME", "SECRETS_PREFIX", "LOG_LEVEL"}
 	need := map[string][]string{
 		"WebhookFunction": {"QUEUE_URL"},
-		"WorkerFunction":  {"QUEUE_URL", "METRICS_NAMESPACE", "EVENT_LOG_RETENTION_DAYS", "DEAD_LETTER_QUEUE_ARN", "ALARM_TOPIC_ARN"},
-		"ResyncFunction":  {"QUEUE_URL", "METRICS_NAMESPACE"},
-		"AdminFunction":   append([]string{"QUEUE_URL"}, consoleEnv...),
+		"WorkerFunction":  {"QUEUE_URL", "METRICS_NAMESPACE", "EVENT_LOG_RETENTION_DAYS", "DEAD_LETTER_QUEUE_ARN", "ALARM_TOPIC_ARN", "SYNC_QUEUE_URL", "SYNC_QUEUE_ARN"},
+		"ResyncFunction":  {"QUEUE_URL", "METRICS_NAMESPACE", "SYNC_QUEUE_URL"},
+		"AdminFunction":   append([]string{"QUEUE_URL", "SYNC_QUEUE_URL"}, consoleEnv...),
 	}
 	for id, extra := range need {
 		f := mustFunction(t, s, id)

@@ -33,7 +33,7 @@ func New(cfg service.Config, d service.Deps) *admin.API {
 		Partners:   &partner.Store{DB: d.DynamoDB, Table: cfg.TableName},
 		Secrets:    d.CachedSecrets(),
 		Log:        &eventlog.Log{DB: d.DynamoDB, Table: cfg.TableName, Retention: cfg.EventLogRetention},
-		Queue:      &queue.SQS{Client: d.SQS, URL: cfg.QueueURL},
+		Queue:      queue.RouterFor(d.SQS, cfg.QueueURL, cfg.SyncQueueURL), // "sync now" to the sync queue
 		Usage:      &usage.Store{DB: d.DynamoDB, Table: cfg.TableName},
 		Customers:  &syncslot.Slots{DB: d.DynamoDB, Table: cfg.TableName},
 		Health:     &health.Store{DB: d.DynamoDB, Table: cfg.TableName},
@@ -42,7 +42,7 @@ func New(cfg service.Config, d service.Deps) *admin.API {
 		Now:        d.Clock(),
 		Logger:     d.Log(),
 	}
-	a.DeadLetters = &deadletter.Recorder{Log: a.Log, Queue: &queue.SQS{Client: d.SQS, URL: cfg.QueueURL}, Now: d.Clock(), Logger: d.Log()}
+	a.DeadLetters = &deadletter.Recorder{Log: a.Log, Queue: queue.RouterFor(d.SQS, cfg.QueueURL, cfg.SyncQueueURL), Now: d.Clock(), Logger: d.Log()}
 	return a
 }
 

@@ -27,7 +27,7 @@ func New(cfg service.Config, d service.Deps) *resync.Resync {
 	return &resync.Resync{
 		Partners:  &partner.Store{DB: d.DynamoDB, Table: cfg.TableName},
 		Log:       &eventlog.Log{DB: d.DynamoDB, Table: cfg.TableName, Retention: cfg.EventLogRetention},
-		Queue:     &queue.SQS{Client: d.SQS, URL: cfg.QueueURL},
+		Queue:     queue.RouterFor(d.SQS, cfg.QueueURL, cfg.SyncQueueURL), // sync jobs to the sync queue
 		Customers: &syncslot.Slots{DB: d.DynamoDB, Table: cfg.TableName},
 		Now:       d.Clock(),
 		Logger:    d.Log(),

@@ -81,8 +81,11 @@ func New(cfg service.Config, d service.Deps, opts Options) *worker.Worker {
 		Logger:     logger,
 	}
 	if cfg.QueueURL != "" {
-		q := &queue.SQS{Client: d.SQS, URL: cfg.QueueURL}
-		w.Requeue, w.Queue = q, q
+		r := queue.RouterFor(d.SQS, cfg.QueueURL, cfg.SyncQueueURL)
+		w.Requeue, w.Queue = r.Events, r
+		if r.Sync != nil && cfg.SyncQueueARN != "" {
+			w.SyncQueueARN, w.SyncRequeue = cfg.SyncQueueARN, r.Sync
+		}
 	}
 	// The dead-letter queue's records (its event source mapping
 	// WorkerFunctionDeadLetters) are recorded in the event log.

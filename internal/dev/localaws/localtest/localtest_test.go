@@ -119,5 +119,11 @@ func TestEnvJSONPointsAtMakeRun(t *testing.T) {
 		if err != nil || u.Host != "127.0.0.1:"+sqsPort || path.Base(u.Path) != names["EventsQueue"] {
 			t.Errorf("events/env.json %s.QUEUE_URL = %q, want http://127.0.0.1:%s/%s/%s", fn, vars["QUEUE_URL"], sqsPort, localaws.AccountID, names["EventsQueue"])
 		}
+		if fn != "WebhookFunction" {
+			u, err := url.Parse(vars["SYNC_QUEUE_URL"])
+			if err != nil || u.Host != "127.0.0.1:"+sqsPort || path.Base(u.Path) != names["SyncQueue"] {
+				t.Errorf("events/env.json %s.SYNC_QUEUE_URL = %q, want http://127.0.0.1:%s/%s/%s", fn, vars["SYNC_QUEUE_URL"], sqsPort, localaws.AccountID, names["SyncQueue"])
+			}
+		}
 	}
 }
