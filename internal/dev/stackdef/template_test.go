@@ -459,7 +459,7 @@ func TestAlarms(t *testing.T) {
 		t.Errorf("AlarmTopic must be an AWS::SNS::Topic with Condition CreateAlarmTopic, got %+v", topic)
 	}
 
-	required := []string{"DLQRecorderFailingAlarm", "DeadLetteredAlarm", "PushFailuresAlarm", "QueueAgeAlarm", "WebhookServerErrorsAlarm"}
+	required := []string{"DLQRecorderFailingAlarm", "DeadLetteredAlarm", "PushFailuresAlarm", "QueueAgeAlarm", "SyncQueueAgeAlarm", "WebhookServerErrorsAlarm"}
 	for _, f := range s.Functions {
 		required = append(required, f.LogicalID+"ErrorsAlarm")
 	}
@@ -515,6 +515,9 @@ func TestAlarms(t *testing.T) {
 		"DLQRecorderFailingAlarm": {"AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "EventsDLQ", "QueueName", "Maximum", "GreaterThanThreshold", 60, 900},
 		"DeadLetteredAlarm":       {"!Ref MetricsNamespace", "DeadLettered", "", "", "", "Sum", "GreaterThanOrEqualToThreshold", 300, 1},
 		"QueueAgeAlarm":           {"AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "EventsQueue", "QueueName", "Maximum", "GreaterThanThreshold", 60, 60},
+		// The daily resync fills the sync queue on purpose; a job 6 hours
+		// old means the syncs are not being consumed.
+		"SyncQueueAgeAlarm": {"AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "SyncQueue", "QueueName", "Maximum", "GreaterThanThreshold", 300, 21600},
 		// The worker emits ConnectWisePushFailed in EMF without dimensions;
 		// an alarm with any dimension would never see a data point.
 		"PushFailuresAlarm":        {"!Ref MetricsNamespace", "ConnectWisePushFailed", "", "", "", "Sum", "GreaterThanOrEqualToThreshold", 300, 1},
