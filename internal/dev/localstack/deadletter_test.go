@@ -15,6 +15,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
+	"github.com/efs-cw/backupbridge/internal/dev/localaws"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/outcome"
 	"github.com/efs-cw/backupbridge/internal/partner"
@@ -187,7 +188,17 @@ func TestDeadLetterRecordedAndRedrivenOnce(t *testing.T) {
 
 	// Nothing is lost: what cannot be recorded stays in the DLQ.
 	h.sendToDLQ("not a queue message")
-	res, err := h.st.DeadLetterSource.PollOnce(ctx)
+	// A long poll the stopped workers left open in goaws may take the
+	// message first (it is then invisible for the visibility timeout): poll
+	// until it is received.
+	var res localaws.Result
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		res, err = h.st.DeadLetterSource.PollOnce(ctx)
+		if err != nil || res.Received > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || res.Received != 1 || len(res.Retried) != 1 || len(res.Deleted) != 0 {
 		t.Fatalf("undecodable dead letter: %+v %v, want it left in the DLQ", res, err)
 	}
