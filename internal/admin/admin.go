@@ -72,6 +72,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/efs-cw/backupbridge/internal/audit"
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/health"
@@ -130,6 +131,8 @@ type API struct {
 	Logger     *slog.Logger
 	// DeadLetters redrives dead-lettered events (deadletters.go).
 	DeadLetters DeadLetters
+	// Audit is the billing audit trail (audit.go; nil: 501).
+	Audit *audit.Store
 }
 
 // redacted is what GET shows of the secrets.
@@ -171,6 +174,9 @@ func (a *API) Routes() http.Handler {
 	})
 	handle("GET /v1/admin/partners/{id}/customers/{cid}/preview", func(r *http.Request) response {
 		return a.preview(r.Context(), id(r), r.PathValue("cid"))
+	})
+	handle("GET /v1/admin/partners/{id}/customers/{cid}/audit", func(r *http.Request) response {
+		return a.auditTrail(r.Context(), id(r), r.PathValue("cid"), r.URL.Query())
 	})
 	handle("POST /v1/admin/partners/{id}/webhook-secrets", func(r *http.Request) response { return a.webhookSecrets(id(r), r) })
 	handle("POST /v1/admin/partners/{id}/dead-letters/redrive", func(r *http.Request) response { return a.redriveDeadLetters(id(r), r) })
@@ -612,12 +618,25 @@ func errBody(msg, field string) map[string]string {
 type response struct {
 	status int
 	body   any
+	// raw, when set, is sent as it is with contentType (a CSV export).
+	raw         []byte
+	contentType string
+	filename    string
 }
 
 func reply(status int, v any) response { return response{status: status, body: v} }
 
 // write sends the answer.
 func (resp response) write(w http.ResponseWriter) {
+	if resp.raw != nil {
+		w.Header().Set("Content-Type", resp.contentType)
+		if resp.filename != "" {
+			w.Header().Set("Content-Disposition", `attachment; filename="`+resp.filename+`"`)
+		}
+		w.WriteHeader(resp.status)
+		_, _ = w.Write(resp.raw)
+		return
+	}
 	b, err := json.Marshal(resp.body)
 	if err != nil {
 		b, resp.status = []byte(`{"error":"internal error: the answer could not be encoded"}`), http.StatusInternalServerError

@@ -159,18 +159,19 @@ func (s *syncer) cancelled(a connectwise.Addition) bool {
 func (s *syncer) updateAddition(ctx context.Context, b billed, a agreementAddition) error {
 	r := s.r
 	target := fmt.Sprintf("addition %d (%s) on agreement %d", a.ID, b.product, a.agreementID)
+	ref := &AdditionRef{AgreementID: a.agreementID, AdditionID: a.ID, Product: b.product, Service: b.service}
 	q := r.Figures.Quantities[b.service]
 	var ops []connectwise.PatchOp
 	var changes []Change
 	if !sameFloat(a.Quantity, q) {
 		ops = append(ops, connectwise.Replace("quantity", q))
-		changes = append(changes, Change{What: WhatBilling, Target: target, Field: "quantity", From: a.Quantity, To: q})
+		changes = append(changes, Change{What: WhatBilling, Target: target, Field: "quantity", From: a.Quantity, To: q, Addition: ref})
 	}
 	if r.Partner.Integration.UpdateInvoiceDescriptions {
 		desc := InvoiceDescription(b.service, r.Figures)
 		if normalizeText(a.InvoiceDescription) != normalizeText(desc) {
 			ops = append(ops, connectwise.Replace("invoiceDescription", desc))
-			changes = append(changes, Change{What: WhatDescription, Target: target, Field: "invoiceDescription", From: a.InvoiceDescription, To: desc})
+			changes = append(changes, Change{What: WhatDescription, Target: target, Field: "invoiceDescription", From: a.InvoiceDescription, To: desc, Addition: ref})
 		}
 	}
 	if len(ops) == 0 {

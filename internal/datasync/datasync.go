@@ -93,6 +93,16 @@ type Change struct {
 	Field    string
 	From, To any
 	Created  bool
+	// Addition names the agreement addition a billing or description change
+	// is about (nil for other changes): what the audit trail records.
+	Addition *AdditionRef
+}
+
+// AdditionRef identifies an agreement addition and what it bills.
+type AdditionRef struct {
+	AgreementID, AdditionID int
+	Product                 string
+	Service                 partner.BillingService
 }
 
 // SyncError is a problem with one item that a person fixes (in ConnectWise

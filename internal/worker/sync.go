@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/efs-cw/backupbridge/internal/audit"
 	"github.com/efs-cw/backupbridge/internal/contract"
 	"github.com/efs-cw/backupbridge/internal/datasync"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
@@ -34,6 +35,8 @@ import (
 type Sync struct {
 	Usage *usage.Store
 	Slots *syncslot.Slots
+	// Audit records every change to an agreement addition (nil: none).
+	Audit *audit.Store
 }
 
 // synchronizes reports whether the partner's rules synchronize on this event
@@ -255,6 +258,7 @@ func (w *Worker) pushData(ctx context.Context, log *slog.Logger, t tickets.Targe
 	if err != nil {
 		return false, err
 	}
+	w.audit(ctx, log, t.Partner.ID, customer.ID, base.EventID, res.Changes)
 	byWhat := map[string][]string{}
 	var order []string
 	for _, c := range res.Changes {
@@ -343,4 +347,28 @@ func (c ClearedTimes) ClearedAt(ctx context.Context, k tickets.FaultKey) (time.T
 		return a.LastCleanAt, nil
 	}
 	return a.LastGoodAt, nil
+}
+
+// audit records the sync's changes to agreement additions in the billing
+// audit trail (package audit). ConnectWise already holds them, so a record
+// that cannot be written is an ERROR line (alarm-worthy), not a retry.
+func (w *Worker) audit(ctx context.Context, log *slog.Logger, partnerID, customerID, eventID string, changes []datasync.Change) {
+	if w.Sync == nil || w.Sync.Audit == nil {
+		return
+	}
+	var es []audit.Entry
+	for _, c := range changes {
+		if c.Addition == nil {
+			continue
+		}
+		es = append(es, audit.Entry{PartnerID: partnerID, CustomerID: customerID, At: w.now(),
+			AgreementID: c.Addition.AgreementID, AdditionID: c.Addition.AdditionID, Product: c.Addition.Product,
+			Service: string(c.Addition.Service), Field: c.Field, From: audit.Value(c.From), To: audit.Value(c.To), EventID: eventID})
+	}
+	if len(es) == 0 {
+		return
+	}
+	if err := w.Sync.Audit.Record(context.WithoutCancel(ctx), es...); err != nil {
+		log.ErrorContext(ctx, "billing audit trail write failed; the changes were made in ConnectWise", "error", err, "changes", len(es))
+	}
 }

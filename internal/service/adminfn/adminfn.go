@@ -9,6 +9,7 @@ package adminfn
 import (
 	"context"
 	"fmt"
+	"github.com/efs-cw/backupbridge/internal/audit"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,6 +38,7 @@ func New(cfg service.Config, d service.Deps) *admin.API {
 		Usage:      &usage.Store{DB: d.DynamoDB, Table: cfg.TableName},
 		Customers:  &syncslot.Slots{DB: d.DynamoDB, Table: cfg.TableName},
 		Health:     &health.Store{DB: d.DynamoDB, Table: cfg.TableName},
+		Audit:      &audit.Store{DB: d.DynamoDB, Table: cfg.TableName},
 		HTTPClient: d.ConnectWiseClient(),
 		SitePolicy: cfg.SitePolicy,
 		Now:        d.Clock(),

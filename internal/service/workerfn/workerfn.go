@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/efs-cw/backupbridge/internal/audit"
 	"github.com/efs-cw/backupbridge/internal/claim"
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/deadletter"
@@ -71,6 +72,7 @@ func New(cfg service.Config, d service.Deps, opts Options) *worker.Worker {
 			Cleared: worker.ClearedTimes{Usage: us},
 		},
 		Sync: &worker.Sync{
+			Audit: &audit.Store{DB: d.DynamoDB, Table: cfg.TableName},
 			Usage: us,
 			Slots: &syncslot.Slots{DB: d.DynamoDB, Table: cfg.TableName},
 		},
