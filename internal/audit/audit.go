@@ -25,7 +25,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/efs-cw/backupbridge/internal/table"
 )
@@ -72,12 +71,7 @@ type Store struct {
 	Retention time.Duration // default 400 days
 }
 
-func (s *Store) retention() time.Duration {
-	if s.Retention <= 0 {
-		return 400 * 24 * time.Hour
-	}
-	return s.Retention
-}
+func (s *Store) retention() time.Duration { return table.Retention(s.Retention, 400*24*time.Hour) }
 
 func pk(partnerID, customerID string) string { return "AUDIT#" + partnerID + "#" + customerID }
 
@@ -107,31 +101,17 @@ func (s *Store) Record(ctx context.Context, es ...Entry) error {
 // first.
 func (s *Store) List(ctx context.Context, partnerID, customerID, month string) ([]Entry, error) {
 	out := []Entry{}
-	var start map[string]types.AttributeValue
-	for {
-		page, err := s.DB.Query(ctx, &dynamodb.QueryInput{
-			TableName:              aws.String(s.Table),
-			KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :month)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": table.S(pk(partnerID, customerID)), ":month": table.S(month + "#"),
-			},
-			ExclusiveStartKey: start,
-		})
+	for item, err := range table.QueryPrefix(ctx, s.DB, s.Table, pk(partnerID, customerID), month+"#", false) {
 		if err != nil {
 			return nil, fmt.Errorf("read the audit trail of %s/%s: %w", partnerID, customerID, err)
 		}
-		for _, item := range page.Items {
-			var e Entry
-			if err := attributevalue.UnmarshalMapWithOptions(item, &e, func(o *attributevalue.DecoderOptions) { o.TagKey = "json" }); err != nil {
-				return nil, fmt.Errorf("decode audit entry: %w", err)
-			}
-			out = append(out, e)
+		var e Entry
+		if err := attributevalue.UnmarshalMapWithOptions(item, &e, func(o *attributevalue.DecoderOptions) { o.TagKey = "json" }); err != nil {
+			return nil, fmt.Errorf("decode audit entry: %w", err)
 		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		start = page.LastEvaluatedKey
+		out = append(out, e)
 	}
+	return out, nil
 }
 
 // CSVHeader is the first line of WriteCSV.

@@ -103,12 +103,7 @@ type Log struct {
 	Retention time.Duration // default 90 days
 }
 
-func (l *Log) retention() time.Duration {
-	if l.Retention <= 0 {
-		return 90 * 24 * time.Hour
-	}
-	return l.Retention
-}
+func (l *Log) retention() time.Duration { return table.Retention(l.Retention, 90*24*time.Hour) }
 
 func sortKey(e *Entry) string {
 	return e.At.UTC().Format("2006-01-02T15:04:05.000000000Z") + "#" + e.EventID + "#" + e.CustomerID + "#" + string(e.What) + "#" + e.Subject

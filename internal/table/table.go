@@ -4,16 +4,21 @@
 //
 //	item              pk                                        sk
 //	partner settings  PARTNER#<partner>                         CONFIG
-//	claim             <prefix><key>  (DELIVERY#…, EVENT#…)      CLAIM
+//	record of work    EVENT#<claim key>                          CLAIM
 //	fault             FAULT#<partner>#<customer>#<account>#<kind> FAULT
 //	event log entry   LOG#<partner>                             <time>#<eventId>#<what>
+//	audit entry       AUDIT#<partner>#<customer>                <month>#<time>#<agreement>#<addition>#<field>
 package table
 
 import (
+	"context"
 	"errors"
+	"iter"
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -76,4 +81,45 @@ func Int64(v types.AttributeValue) int64 {
 		return 0
 	}
 	return i
+}
+
+// QueryPrefix walks the items of partition pk whose sort key starts with
+// prefix, page after page, in sort-key order (consistent: a strongly
+// consistent read). It stops at the first error, which it yields.
+func QueryPrefix(ctx context.Context, db *dynamodb.Client, tableName, pk, prefix string, consistent bool) iter.Seq2[map[string]types.AttributeValue, error] {
+	return func(yield func(map[string]types.AttributeValue, error) bool) {
+		var start map[string]types.AttributeValue
+		for {
+			out, err := db.Query(ctx, &dynamodb.QueryInput{
+				TableName:              aws.String(tableName),
+				KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :prefix)"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":pk": S(pk), ":prefix": S(prefix),
+				},
+				ConsistentRead:    aws.Bool(consistent),
+				ExclusiveStartKey: start,
+			})
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, item := range out.Items {
+				if !yield(item, nil) {
+					return
+				}
+			}
+			if len(out.LastEvaluatedKey) == 0 {
+				return
+			}
+			start = out.LastEvaluatedKey
+		}
+	}
+}
+
+// Retention is d, or def when d is not positive.
+func Retention(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }

@@ -296,31 +296,15 @@ func (s *Store) Load(ctx context.Context, partnerID, customerID string) (Custome
 		return Customer{}, nil, err
 	}
 	var accts []Account
-	var start map[string]types.AttributeValue
-	for {
-		out, err := s.DB.Query(ctx, &dynamodb.QueryInput{
-			TableName:              aws.String(s.Table),
-			KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :acct)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": table.S(CustomerPK(partnerID, customerID)), ":acct": table.S("ACCT#"),
-			},
-			ConsistentRead:    aws.Bool(true),
-			ExclusiveStartKey: start,
-		})
+	for item, err := range table.QueryPrefix(ctx, s.DB, s.Table, CustomerPK(partnerID, customerID), "ACCT#", true) {
 		if err != nil {
 			return Customer{}, nil, fmt.Errorf("read accounts of %s: %w", customerID, err)
 		}
-		for _, item := range out.Items {
-			var a Account
-			if err := attributevalue.UnmarshalMapWithOptions(item, &a, dec); err != nil {
-				return Customer{}, nil, fmt.Errorf("decode account: %w", err)
-			}
-			accts = append(accts, a)
+		var a Account
+		if err := attributevalue.UnmarshalMapWithOptions(item, &a, dec); err != nil {
+			return Customer{}, nil, fmt.Errorf("decode account: %w", err)
 		}
-		if len(out.LastEvaluatedKey) == 0 {
-			break
-		}
-		start = out.LastEvaluatedKey
+		accts = append(accts, a)
 	}
 	return c, accts, nil
 }
