@@ -240,26 +240,8 @@ func (s *Store) Last(ctx context.Context, key string) (a Attempt, state State, f
 // delivery records): read, do the work, then record it done. Two callers
 // that Check at once both do the work; the caller must tolerate that.
 func (s *Store) Check(ctx context.Context, key string, now time.Time) (State, error) {
-	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.Table),
-		Key:            s.keyOf(key),
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return 0, fmt.Errorf("read claim %s%s: %w", s.Prefix, key, err)
-	}
-	if len(out.Item) == 0 || table.Int64(out.Item[table.ExpiresAt]) < now.Unix() {
-		return New, nil
-	}
-	switch table.String(out.Item[attrStatus]) {
-	case statusCompleted:
-		return Done, nil
-	case statusInProgress:
-		if table.Int64(out.Item[attrInProgress]) >= now.UnixMilli() {
-			return InFlight, nil
-		}
-	}
-	return New, nil
+	st, _, err := s.Peek(ctx, key, now)
+	return st, err
 }
 
 // Peek is the worker's one-write claim: it reads what earlier attempts at

@@ -128,12 +128,7 @@ func (s *FaultStore) Lock(ctx context.Context, k FaultKey, owner string, now tim
 	if err != nil {
 		return Fault{}, fmt.Errorf("lock fault %s: %w", k, err)
 	}
-	var f Fault
-	if err := attributevalue.UnmarshalMapWithOptions(out.Attributes, &f, func(o *attributevalue.DecoderOptions) { o.TagKey = "json" }); err != nil {
-		return Fault{}, fmt.Errorf("decode fault %s: %w", k, err)
-	}
-	f.Key = k.String()
-	return f, nil
+	return lockedFault(k, out.Attributes)
 }
 
 // LockOpening takes the fault's lock and, in the same write, records that
@@ -171,8 +166,13 @@ func (s *FaultStore) LockOpening(ctx context.Context, k FaultKey, prev Fault, fo
 	if err != nil {
 		return Fault{}, fmt.Errorf("lock fault %s: %w", k, err)
 	}
+	return lockedFault(k, out.Attributes)
+}
+
+// lockedFault decodes the fault a lock write returned (ALL_NEW).
+func lockedFault(k FaultKey, attrs map[string]types.AttributeValue) (Fault, error) {
 	var f Fault
-	if err := attributevalue.UnmarshalMapWithOptions(out.Attributes, &f, func(o *attributevalue.DecoderOptions) { o.TagKey = "json" }); err != nil {
+	if err := attributevalue.UnmarshalMapWithOptions(attrs, &f, func(o *attributevalue.DecoderOptions) { o.TagKey = "json" }); err != nil {
 		return Fault{}, fmt.Errorf("decode fault %s: %w", k, err)
 	}
 	f.Key = k.String()

@@ -159,7 +159,7 @@ func (s *Store) updateAccount(ctx context.Context, partnerID string, cust contra
 			if err := attributevalue.UnmarshalMapWithOptions(out.Item, &a, dec); err != nil {
 				return fmt.Errorf("decode account %s: %w", accountID, err)
 			}
-			version = intAttr(out.Item["version"])
+			version = int(table.Int64(out.Item["version"]))
 		} else if err := s.ensureCustomer(ctx, partnerID, cust); err != nil {
 			// A new account: its customer first, so the resync lists it.
 			return err
@@ -268,7 +268,7 @@ func (s *Store) customer(ctx context.Context, partnerID, customerID string) (Cus
 		return Customer{}, 0, false, fmt.Errorf("decode customer %s: %w", customerID, err)
 	}
 	c.PartnerID, c.CustomerID = partnerID, customerID
-	return c, intAttr(out.Item["version"]), len(out.Item) > 0, nil
+	return c, int(table.Int64(out.Item["version"])), len(out.Item) > 0, nil
 }
 
 // Account reads one account's state (found false when it has none).
@@ -307,12 +307,4 @@ func (s *Store) Load(ctx context.Context, partnerID, customerID string) (Custome
 		accts = append(accts, a)
 	}
 	return c, accts, nil
-}
-
-func intAttr(v types.AttributeValue) int {
-	if n, ok := v.(*types.AttributeValueMemberN); ok {
-		i, _ := strconv.Atoi(n.Value)
-		return i
-	}
-	return 0
 }

@@ -222,10 +222,9 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 		return w.recordFailure(ctx, log, base, eventlog.WhatSync, body, err, calls, started)
 	}
 	if clean {
-		slot.Pushed, slot.PushedAt = fp, slot.State.PushedAt
-		if slot.PushedAt.IsZero() || fp != slot.State.Pushed || force || w.now().Sub(slot.PushedAt) >= FullCompareEvery {
-			slot.PushedAt = w.now()
-		}
+		// This sync compared every part with ConnectWise (an unchanged
+		// fingerprint within FullCompareEvery returned above).
+		slot.Pushed, slot.PushedAt = fp, w.now()
 	}
 	if err := slots.Complete(context.WithoutCancel(ctx), slot, w.now()); err != nil {
 		log.WarnContext(ctx, "complete sync slot", "error", err)

@@ -125,18 +125,24 @@ func logTail(t testing.TB, path string) {
 // and returns a client and the table's name.
 func Table(t testing.TB) (*dynamodb.Client, string) {
 	t.Helper()
+	return tableAt(t, DynamoDB(t).Endpoint(), localaws.DefaultPrefix)
+}
+
+// tableAt creates the template's tables, named with prefix, on the DynamoDB
+// at endpoint, and returns a client and the table's name.
+func tableAt(t testing.TB, endpoint, prefix string) (*dynamodb.Client, string) {
+	t.Helper()
 	ctx := context.Background()
-	srv := DynamoDB(t)
 	cfg, err := localaws.AWSConfig(ctx)
 	if err != nil {
 		t.Fatalf("AWS config: %v", err)
 	}
-	db := localaws.DynamoClient(cfg, srv.Endpoint())
+	db := localaws.DynamoClient(cfg, endpoint)
 	def, err := stackdef.Load()
 	if err != nil {
 		t.Fatalf("load template: %v", err)
 	}
-	names := localaws.DefaultNames(def, localaws.DefaultPrefix)
+	names := localaws.DefaultNames(def, prefix)
 	if err := localaws.CreateTables(ctx, db, def, names); err != nil {
 		t.Fatalf("create tables: %v", err)
 	}
@@ -174,21 +180,7 @@ func MotoTable(t testing.TB) (*dynamodb.Client, string) {
 	if motoErr != nil {
 		t.Fatal(motoErr)
 	}
-	ctx := context.Background()
-	cfg, err := localaws.AWSConfig(ctx)
-	if err != nil {
-		t.Fatalf("AWS config: %v", err)
-	}
-	db := localaws.DynamoClient(cfg, moto.Endpoint())
-	def, err := stackdef.Load()
-	if err != nil {
-		t.Fatalf("load template: %v", err)
-	}
-	names := localaws.DefaultNames(def, fmt.Sprintf("moto-%d-%d", os.Getpid(), motoSeq.Add(1)))
-	if err := localaws.CreateTables(ctx, db, def, names); err != nil {
-		t.Fatalf("create tables on moto: %v", err)
-	}
-	return db, names["Table"]
+	return tableAt(t, moto.Endpoint(), fmt.Sprintf("moto-%d-%d", os.Getpid(), motoSeq.Add(1)))
 }
 
 // MotoRaces is why a concurrency test runs on minidyn only: moto_server
