@@ -1,4 +1,5 @@
-// Command webhook is the ingest Lambda: API Gateway (HTTP API) → SQS.
+// Command webhook is the ingest Lambda: API Gateway (HTTP API) → SQS, for
+// the backup provider's events and for ConnectWise's callbacks.
 // Wiring only: the handler is internal/webhook, assembled by
 // internal/service/webhookfn and served through internal/lambdahttp.
 package main
@@ -11,6 +12,6 @@ import (
 
 func main() {
 	service.Run("webhook", true, func(cfg service.Config, d service.Deps) any {
-		return lambdahttp.Handler(webhookfn.New(cfg, d).Routes())
+		return lambdahttp.Handler(webhookfn.Routes(cfg, d))
 	})
 }

@@ -85,3 +85,27 @@ func TestBrokenSampleIsReported(t *testing.T) {
 		t.Fatalf("err = %v, want the broken sample named", err)
 	}
 }
+
+// A removal sample (contract 1.1) written with specVersion 1.0 is reported,
+// naming the type; the same body with 1.1 is signed.
+func TestRemovalSampleNeedsVersion11(t *testing.T) {
+	dir := copyEvents(t)
+	p := filepath.Join(dir, "account-removed.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"specVersion": "1.1"`) {
+		t.Fatalf("account-removed.json is not a 1.1 sample:\n%s", b)
+	}
+	if err := run([]string{"-dir", dir, "-at", "2026-03-10T12:00:00Z"}, io.Discard); err != nil {
+		t.Fatalf("the 1.1 sample: %v", err)
+	}
+	if err := os.WriteFile(p, []byte(strings.Replace(string(b), `"specVersion": "1.1"`, `"specVersion": "1.0"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = run([]string{"-dir", dir}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `account-removed.json: type: account.removed needs specVersion "1.1"`) {
+		t.Fatalf("err = %v, want the 1.0 removal sample named", err)
+	}
+}

@@ -73,6 +73,7 @@ import (
 	"time"
 
 	"github.com/efs-cw/backupbridge/internal/audit"
+	"github.com/efs-cw/backupbridge/internal/callback"
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/eventlog"
 	"github.com/efs-cw/backupbridge/internal/health"
@@ -133,6 +134,11 @@ type API struct {
 	DeadLetters DeadLetters
 	// Audit is the billing audit trail (audit.go; nil: 501).
 	Audit *audit.Store
+	// Callbacks are the partners' ConnectWise callback registrations
+	// (callbacks.go; nil: none). CallbackBaseURL is the public address of
+	// the callback endpoint (empty: the address of the operator request).
+	Callbacks       *callback.Store
+	CallbackBaseURL string
 }
 
 // redacted is what GET shows of the secrets.
@@ -177,6 +183,13 @@ func (a *API) Routes() http.Handler {
 	})
 	handle("GET /v1/admin/partners/{id}/customers/{cid}/audit", func(r *http.Request) response {
 		return a.auditTrail(r.Context(), id(r), r.PathValue("cid"), r.URL.Query())
+	})
+	handle("POST /v1/admin/partners/{id}/callbacks", func(r *http.Request) response { return a.registerCallback(r, id(r)) })
+	handle("GET /v1/admin/partners/{id}/callbacks", func(r *http.Request) response { return a.callbackStatus(r, id(r)) })
+	handle("DELETE /v1/admin/partners/{id}/callbacks", func(r *http.Request) response { return a.unregisterCallback(r, id(r)) })
+	handle("GET /v1/admin/partners/{id}/drifts", func(r *http.Request) response { return a.drifts(r.Context(), id(r), r.URL.Query()) })
+	handle("GET /v1/admin/partners/{id}/statement", func(r *http.Request) response {
+		return a.statement(r.Context(), id(r), r.URL.Query())
 	})
 	handle("POST /v1/admin/partners/{id}/webhook-secrets", func(r *http.Request) response { return a.webhookSecrets(id(r), r) })
 	handle("POST /v1/admin/partners/{id}/dead-letters/redrive", func(r *http.Request) response { return a.redriveDeadLetters(id(r), r) })
@@ -308,7 +321,11 @@ func (a *API) create(r *http.Request) response {
 		a.logError(ctx, "create: secrets not stored; partner taken back", err)
 		return reply(http.StatusServiceUnavailable, errBody("the partner's secrets could not be stored, so the partner was not created: nothing changed; try again", ""))
 	}
-	return reply(http.StatusCreated, map[string]any{"partner": p})
+	out := map[string]any{"partner": p}
+	if st := a.autoRegister(r, p.ID); st != "" {
+		out["callbacks"] = st
+	}
+	return reply(http.StatusCreated, out)
 }
 
 func (a *API) get(ctx context.Context, id string) response {
@@ -405,7 +422,23 @@ func (a *API) update(id string, r *http.Request) response {
 			return reply(http.StatusOK, map[string]any{"partner": p, "probe": "queued: the partner is paused and new keys were saved, so it is probed now; it resumes if ConnectWise accepts them"})
 		}
 	}
-	return reply(http.StatusOK, map[string]any{"partner": p})
+	out := map[string]any{"partner": p}
+	if old != nil && !strings.EqualFold(strings.TrimSpace(old.Board), strings.TrimSpace(p.Board)) {
+		// The callback watches the board: follow it, if one is registered.
+		if _, registered, err := a.registeredCallback(ctx, id); err == nil && registered {
+			out["callbacks"] = a.autoRegister(r, id)
+		}
+	}
+	return reply(http.StatusOK, out)
+}
+
+// registeredCallback tells whether the partner has a callback registered.
+func (a *API) registeredCallback(ctx context.Context, id string) (int, bool, error) {
+	if a.Callbacks == nil {
+		return 0, false, nil
+	}
+	reg, found, err := a.Callbacks.Get(ctx, id)
+	return reg.CallbackID, found, err
 }
 
 // Problem is one thing validate found wrong, in words.

@@ -195,7 +195,9 @@ func (a *API) doctor(ctx context.Context, p *partner.Partner) ([]Problem, error)
 		}
 		return problems, nil
 	}
-	if _, err := (&tickets.Boards{}).Configured(ctx, cw, p); err != nil {
+	if board, err := (&tickets.Boards{}).Configured(ctx, cw, p); err == nil {
+		problems = append(problems, a.callbackProblems(ctx, cw, p, board.ID)...)
+	} else {
 		if errors.Is(err, connectwise.ErrUnauthorized) {
 			add("secrets", "ConnectWise rejected the credentials (%s): check the company id, the API member's keys and its security role", cwText(err))
 			return problems, nil

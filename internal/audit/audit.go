@@ -10,8 +10,12 @@
 // kept Retention (default 400 days: at least 13 months) by the table's TTL.
 // A change is recorded after ConnectWise took it; a record that cannot be
 // written is logged at ERROR by the caller (the change itself stands).
-// Drift (comparing ConnectWise's value with the last one written) and the
-// monthly statement are left for later (docs/issue11-design.md).
+//
+// Beside the changes, the same partition keeps the last value the service
+// wrote to each addition field (sk LAST#<agreement>#<addition>#<field>):
+// the baseline drift is measured against (drift.go). Drifts (a person's
+// edit found in ConnectWise) are listed per partner (DRIFT#<partner>), and
+// the monthly statement (statement.go) is computed from the trail.
 package audit
 
 import (
@@ -25,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/efs-cw/backupbridge/internal/table"
 )
@@ -40,29 +45,30 @@ type Entry struct {
 	Product     string    `json:"product"`
 	Service     string    `json:"service"`
 	Field       string    `json:"field"` // "quantity" or "invoiceDescription"
-	From        string    `json:"from"`
-	To          string    `json:"to"`
+	// Kind is KindChange (the service wrote From → To), KindDrift (a
+	// person's edit found in ConnectWise: From is what the service last
+	// wrote, To what ConnectWise held) or KindBaseline (the service's first
+	// reading of a field that already held the measured value: From = To).
+	Kind string `json:"kind"`
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Note says why, in words, when the change is not an ordinary sync
+	// (a removed customer, a drift kept or overwritten).
+	Note string `json:"note,omitempty"`
 	// EventID is the event whose sync made the change, or the sync's own
 	// id (sync:<request>) for the resync's and an operator's syncs.
 	EventID string `json:"eventId"`
 }
 
+// Entry kinds.
+const (
+	KindChange   = "change"
+	KindDrift    = "drift"
+	KindBaseline = "baseline"
+)
+
 // Month is the audit month of a time: its UTC calendar month.
 func Month(t time.Time) string { return t.UTC().Format("2006-01") }
-
-// Value renders a changed value for the trail (numbers without trailing
-// zeros, text as it is).
-func Value(v any) string {
-	switch x := v.(type) {
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case nil:
-		return ""
-	case string:
-		return x
-	}
-	return fmt.Sprint(v)
-}
 
 // Store keeps the trail in the service's table.
 type Store struct {
@@ -76,14 +82,21 @@ func (s *Store) retention() time.Duration { return table.Retention(s.Retention, 
 func pk(partnerID, customerID string) string { return "AUDIT#" + partnerID + "#" + customerID }
 
 func sortKey(e *Entry) string {
-	return fmt.Sprintf("%s#%s#%d#%d#%s", e.Month, e.At.UTC().Format("2006-01-02T15:04:05.000000000Z"), e.AgreementID, e.AdditionID, e.Field)
+	k := fmt.Sprintf("%s#%s#%d#%d#%s", e.Month, e.At.UTC().Format("2006-01-02T15:04:05.000000000Z"), e.AgreementID, e.AdditionID, e.Field)
+	if e.Kind != "" && e.Kind != KindChange {
+		k += "#" + e.Kind
+	}
+	return k
 }
 
 // Record stores entries (recording one again overwrites it).
 func (s *Store) Record(ctx context.Context, es ...Entry) error {
 	for _, e := range es {
 		e.Month = Month(e.At)
-		item, err := attributevalue.MarshalMapWithOptions(e, func(o *attributevalue.EncoderOptions) { o.TagKey = "json" })
+		if e.Kind == "" {
+			e.Kind = KindChange
+		}
+		item, err := encode(e)
 		if err != nil {
 			return fmt.Errorf("encode audit entry: %w", err)
 		}
@@ -100,13 +113,19 @@ func (s *Store) Record(ctx context.Context, es ...Entry) error {
 // List returns a customer's changes of one month (UTC "2006-01"), oldest
 // first.
 func (s *Store) List(ctx context.Context, partnerID, customerID, month string) ([]Entry, error) {
+	return s.entries(ctx, partnerID, customerID, month+"#")
+}
+
+// entries reads a customer's entries whose sort key starts with prefix,
+// oldest first.
+func (s *Store) entries(ctx context.Context, partnerID, customerID, prefix string) ([]Entry, error) {
 	out := []Entry{}
-	for item, err := range table.QueryPrefix(ctx, s.DB, s.Table, pk(partnerID, customerID), month+"#", false) {
+	for item, err := range table.QueryPrefix(ctx, s.DB, s.Table, pk(partnerID, customerID), prefix, false) {
 		if err != nil {
 			return nil, fmt.Errorf("read the audit trail of %s/%s: %w", partnerID, customerID, err)
 		}
 		var e Entry
-		if err := attributevalue.UnmarshalMapWithOptions(item, &e, func(o *attributevalue.DecoderOptions) { o.TagKey = "json" }); err != nil {
+		if err := decode(item, &e); err != nil {
 			return nil, fmt.Errorf("decode audit entry: %w", err)
 		}
 		out = append(out, e)
@@ -114,8 +133,16 @@ func (s *Store) List(ctx context.Context, partnerID, customerID, month string) (
 	return out, nil
 }
 
+func decode(item map[string]types.AttributeValue, v any) error {
+	return attributevalue.UnmarshalMapWithOptions(item, v, func(o *attributevalue.DecoderOptions) { o.TagKey = "json" })
+}
+
+func encode(v any) (map[string]types.AttributeValue, error) {
+	return attributevalue.MarshalMapWithOptions(v, func(o *attributevalue.EncoderOptions) { o.TagKey = "json" })
+}
+
 // CSVHeader is the first line of WriteCSV.
-var CSVHeader = []string{"at", "partner", "customer", "agreement", "addition", "product", "service", "field", "from", "to", "event"}
+var CSVHeader = []string{"at", "partner", "customer", "agreement", "addition", "product", "service", "field", "kind", "from", "to", "event", "note"}
 
 // WriteCSV writes entries as CSV (RFC 4180), with CSVHeader first. Cells
 // that a spreadsheet would take for a formula are prefixed with a quote.
@@ -126,16 +153,21 @@ func WriteCSV(w io.Writer, es []Entry) error {
 	}
 	for _, e := range es {
 		row := []string{e.At.UTC().Format(time.RFC3339), e.PartnerID, e.CustomerID, strconv.Itoa(e.AgreementID), strconv.Itoa(e.AdditionID),
-			e.Product, e.Service, e.Field, e.From, e.To, e.EventID}
-		for i, c := range row {
-			row[i] = cell(c)
-		}
-		if err := cw.Write(row); err != nil {
+			e.Product, e.Service, e.Field, e.Kind, e.From, e.To, e.EventID, e.Note}
+		if err := writeRow(cw, row); err != nil {
 			return err
 		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// writeRow writes one CSV row with every cell defused (cell).
+func writeRow(cw *csv.Writer, row []string) error {
+	for i, c := range row {
+		row[i] = cell(c)
+	}
+	return cw.Write(row)
 }
 
 // cell defuses spreadsheet formulas (a cell starting with = + - @ or a tab

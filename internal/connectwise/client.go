@@ -76,6 +76,8 @@ type Client struct {
 	Catalog *CatalogService
 	// Configurations: /company/configurations.
 	Configurations *ConfigurationsService
+	// Callbacks: /system/callbacks (webhooks).
+	Callbacks *CallbacksService
 
 	site       *url.URL                // scheme and host only
 	base       atomic.Pointer[url.URL] // {site}/{codebase}apis/3.0/
@@ -166,6 +168,7 @@ func NewClient(ctx context.Context, opts Options) (*Client, error) {
 	c.Agreements = &AgreementsService{client: c}
 	c.Catalog = &CatalogService{client: c}
 	c.Configurations = &ConfigurationsService{client: c}
+	c.Callbacks = &CallbacksService{client: c}
 	return c, nil
 }
 

@@ -1,7 +1,7 @@
 // Package connectwise is a client for the ConnectWise PSA (Manage) REST API
 // 3.0, shaped like google/go-github: one Client with a service per area
-// (Tickets, Companies, Boards, Agreements, Catalog, Configurations), every
-// method building a path, calling NewRequest and then Do.
+// (Tickets, Companies, Boards, Agreements, Catalog, Configurations,
+// Callbacks), every method building a path, calling NewRequest and then Do.
 //
 // # Connection
 //
@@ -52,6 +52,17 @@
 // Retry-After is always waited out in full, but a wait that would end after
 // the context deadline is not started: Do returns the last error, from which
 // RetryAfter still reads the server's wait.
+//
+// # Callbacks
+//
+// Callbacks registers ConnectWise's webhooks (/system/callbacks). ConnectWise
+// POSTs a CallbackPayload to the callback's URL when a watched record is
+// added, updated or deleted, signed in the CallbackSignatureHeader header;
+// VerifyCallback checks that signature against the raw body with the
+// signing key served at the payload's Metadata.KeyURL (fetch it only from
+// your own ConnectWise site), and SignCallback makes one. Decoding a
+// CallbackPayload accepts the number-or-string variations ConnectWise
+// sends.
 //
 // # Conditions
 //

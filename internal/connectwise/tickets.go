@@ -14,16 +14,19 @@ type TicketsService service
 // Ticket is a service ticket. initialDescription is accepted on create only
 // and not returned. Send Board and Status on every create.
 type Ticket struct {
-	ID                 int            `json:"id,omitempty"`
-	Summary            string         `json:"summary,omitempty"`
-	Board              *Reference     `json:"board,omitempty"`
-	Status             *Reference     `json:"status,omitempty"`
-	Company            *Reference     `json:"company,omitempty"`
-	Priority           *Reference     `json:"priority,omitempty"`
-	Type               *Reference     `json:"type,omitempty"`
-	ExternalXRef       string         `json:"externalXRef,omitempty"`
-	InitialDescription string         `json:"initialDescription,omitempty"`
-	ClosedFlag         bool           `json:"closedFlag,omitempty"`
+	ID                 int        `json:"id,omitempty"`
+	Summary            string     `json:"summary,omitempty"`
+	Board              *Reference `json:"board,omitempty"`
+	Status             *Reference `json:"status,omitempty"`
+	Company            *Reference `json:"company,omitempty"`
+	Priority           *Reference `json:"priority,omitempty"`
+	Type               *Reference `json:"type,omitempty"`
+	ExternalXRef       string     `json:"externalXRef,omitempty"`
+	InitialDescription string     `json:"initialDescription,omitempty"`
+	ClosedFlag         bool       `json:"closedFlag,omitempty"`
+	// MergedParentTicket is set (read only) on a ticket a person merged
+	// into another: this one is closed, the parent carries on.
+	MergedParentTicket *Reference     `json:"mergedParentTicket,omitempty"`
 	Info               map[string]any `json:"_info,omitempty"`
 }
 

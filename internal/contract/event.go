@@ -8,7 +8,13 @@
 // delivery reuses it, and the service acknowledges the repeat without
 // enqueueing a second message.
 //
-// Four kinds of event exist, named by Type:
+// Two versions of the contract are accepted (SpecVersions), named by the
+// body's specVersion: "1.0" and "1.1". Version 1.1 is backward compatible:
+// it adds two event types and changes nothing else, so every 1.0 body is
+// valid unchanged, and a 1.1 body may carry any of the six types. The two
+// types added in 1.1 need specVersion "1.1" (MinSpecVersion).
+//
+// Six kinds of event exist, named by Type:
 //
 //	backup.completed  a backup of one account ended (success, warning or failure),
 //	                  with the account's figures (plan, kind, online and local GB)
@@ -16,6 +22,18 @@
 //	notification      a provider notification (backup failure, no backup, …) that
 //	                  is raised or cleared, with a severity
 //	usage.snapshot    a customer's countable usage (mailboxes, licences)
+//	account.removed   (1.1) the provider no longer backs up or reports one account
+//	                  of the customer (machine decommissioned, account deleted)
+//	customer.removed  (1.1) the customer left the provider altogether
+//
+// A removal happened at the event's occurredAt; its data (Removal) names the
+// account (account.removed only) and may give a reason. Removals are ordered
+// with the other events of the same account or customer by occurredAt, as
+// figures are: an event that occurred before the removal (a late or retried
+// delivery) does not bring the account or customer back, while an event that
+// occurred after it does (the account or customer is reported again). The
+// service applies that rule when it processes events; the contract only
+// states it.
 //
 // Customer ids are the provider's customer ids (the eFolder "CID") and are
 // scoped to the partner: the same id under two partners is two customers.
@@ -27,13 +45,39 @@
 // built in Go (and fills its defaults); Marshal writes an Event as compact
 // JSON. Every rule failure is a *ValidationError naming the JSON path of the
 // field and the problem. SchemaJSON, the JSON Schema (draft 2020-12) of the
-// same contract, is what senders validate against.
+// same contract (both versions), is what senders validate against.
 package contract
 
 import "time"
 
-// SpecVersion is the contract version this service accepts.
-const SpecVersion = "1.0"
+// Contract versions: the value of an event's specVersion.
+const (
+	// SpecVersion10 is the first version: backup.completed, service.status,
+	// notification and usage.snapshot.
+	SpecVersion10 = "1.0"
+	// SpecVersion11 adds account.removed and customer.removed.
+	SpecVersion11 = "1.1"
+	// SpecVersion is the newest version, the one an event built in Go
+	// should carry (an event of any type is valid with it).
+	SpecVersion = SpecVersion11
+)
+
+// SpecVersions lists every contract version this service accepts, oldest
+// first.
+var SpecVersions = []string{SpecVersion10, SpecVersion11}
+
+// MinSpecVersion returns the oldest contract version that has event type t:
+// SpecVersion11 for the removal types, SpecVersion10 for the others, "" for
+// an unknown type. An event of type t needs a specVersion at least that.
+func MinSpecVersion(t Type) string {
+	switch t {
+	case TypeBackupCompleted, TypeServiceStatus, TypeNotification, TypeUsageSnapshot:
+		return SpecVersion10
+	case TypeAccountRemoved, TypeCustomerRemoved:
+		return SpecVersion11
+	}
+	return ""
+}
 
 // MaxBodyBytes is the largest request body the webhook reads. It is checked
 // before anything else of the request is read. SQS allows 256 KiB per message;
@@ -43,7 +87,7 @@ const MaxBodyBytes = 64 * 1024
 // Type names an event kind.
 type Type string
 
-// The event kinds of contract version 1.
+// The event kinds of contract version 1.0.
 const (
 	TypeBackupCompleted Type = "backup.completed"
 	TypeServiceStatus   Type = "service.status"
@@ -51,8 +95,15 @@ const (
 	TypeUsageSnapshot   Type = "usage.snapshot"
 )
 
-// Event is one event as posted by a sender. Exactly one of the data fields is
-// set, the one that matches Type.
+// The event kinds added in contract version 1.1.
+const (
+	TypeAccountRemoved  Type = "account.removed"
+	TypeCustomerRemoved Type = "customer.removed"
+)
+
+// Event is one event as posted by a sender. At most one of the data fields
+// is set, the one that matches Type (DataField); it is required for every
+// type but customer.removed, whose removal data is optional.
 type Event struct {
 	SpecVersion string    `json:"specVersion"`
 	Type        Type      `json:"type"`
@@ -63,6 +114,7 @@ type Event struct {
 	Status       *ServiceStatus   `json:"status,omitempty"`
 	Notification *Notification    `json:"notification,omitempty"`
 	Usage        *UsageSnapshot   `json:"usage,omitempty"`
+	Removal      *Removal         `json:"removal,omitempty"`
 }
 
 // Customer is the provider's customer the event belongs to. ManagedID gives
@@ -220,4 +272,16 @@ type UsageSnapshot struct {
 	FilteringMailboxes    *int `json:"filteringMailboxes,omitempty"`
 	ShadowProtectServers  *int `json:"shadowProtectServers,omitempty"`
 	ShadowProtectDesktops *int `json:"shadowProtectDesktops,omitempty"`
+}
+
+// Removal is the data of account.removed and customer.removed. The time of
+// the removal is the event's OccurredAt.
+type Removal struct {
+	// Account is the account removed: required for account.removed (its
+	// id required; name, kind and plan optional), not allowed for
+	// customer.removed.
+	Account *Account `json:"account,omitempty"`
+	// Reason says why, in the provider's words (optional; a message, at
+	// most MaxMessageRunes characters).
+	Reason string `json:"reason,omitempty"`
 }

@@ -326,6 +326,10 @@ type (
 		u UsageSnapshot
 		n [4]int
 	}
+	removalData struct {
+		r Removal
+		a Account
+	}
 )
 
 // event reads the top-level object.
@@ -370,6 +374,11 @@ func (d *fastDecoder) event() *Event {
 			ok = first(&seen, 1<<7)
 			if ok {
 				e.Usage, ok = d.usage()
+			}
+		case "removal":
+			ok = first(&seen, 1<<8)
+			if ok {
+				e.Removal, ok = d.removal()
 			}
 		}
 		return ok
@@ -604,6 +613,28 @@ func (d *fastDecoder) usage() (*UsageSnapshot, bool) {
 		return d.count(&x.n[i])
 	})
 	return u, ok
+}
+
+func (d *fastDecoder) removal() (*Removal, bool) {
+	x := new(removalData)
+	r := &x.r
+	var seen uint32
+	ok := d.object(func(key string) bool {
+		ok := false
+		switch key {
+		case "account":
+			if first(&seen, 1<<0) {
+				r.Account = &x.a
+				ok = d.account(&x.a)
+			}
+		case "reason":
+			if first(&seen, 1<<1) {
+				r.Reason, ok = d.str()
+			}
+		}
+		return ok
+	})
+	return r, ok
 }
 
 // matchDateTime reports whether s matches DateTimePattern (TestMatchers

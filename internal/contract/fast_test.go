@@ -103,6 +103,21 @@ func agreeSeeds(t testing.TB) [][]byte {
 	} {
 		seeds = append(seeds, []byte(notif+rest+`}}`))
 	}
+	const removal = `{"specVersion":"1.1","type":"account.removed","occurredAt":"2026-03-08T16:30:00Z","customer":{"id":"1001"}`
+	for _, rest := range []string{
+		`,"removal":{"account":{"id":"a"}}`, `,"removal":{"account":{"id":"a"},"reason":"r"}`, `,"removal":{"reason":"r","account":{"id":"a"}}`,
+		`,"removal":{"account":{"id":"a","id":"b"}}`, `,"removal":{"account":{"id":"a"},"account":{"id":"a"}}`,
+		`,"removal":{"account":{"id":"a"},"reason":"r","reason":"s"}`, `,"removal":{"account":{"id":"a"},"\u0072eason":"r"}`,
+		`,"removal":{"account":{"id":"a"},"reason":"\ud800\n\t"}`, `,"removal":{"account":{"id":"a"},"reason":null}`,
+		`,"removal":{"account":{"id":"a"},"reason":1}`, `,"removal":{"account":{"id":"a","kind":""}}`, `,"removal":{"account":null}`,
+		`,"removal":{"account":{}}`, `,"removal":{"account":[]}`, `,"removal":{}`, `,"removal":null`, `,"removal":[]`, `,"removal":"x"`,
+		`,"removal":{"account":{"id":"a"},"removedAt":"2026-03-08T16:30:00Z"}`, `,"removal":{"account":{"id":"a"}},"removal":{"account":{"id":"a"}}`,
+		`,"removal":{"account":{"id":"a"}},"usage":{"archivingMailboxes":1}`, ``,
+	} {
+		seeds = append(seeds, []byte(removal+rest+`}`),
+			[]byte(strings.Replace(removal, `"1.1"`, `"1.0"`, 1)+rest+`}`),
+			[]byte(strings.Replace(removal, `"account.removed"`, `"customer.removed"`, 1)+rest+`}`))
+	}
 	for _, b := range []string{
 		"", " ", "\v", "\ufeff{}", "{}", "[]", "null", "{", "}", `{"specVersion":"1.0"`, `{"specVersion":"1.0",}`,
 		`{"specVersion" "1.0"}`, `{"specVersion":"1.0" "type":"x"}`, `{"specVersion":"1.0"}}`, `{"specVersion":"1.0"},`, `{"specVersion":"1.0"} {}`,
@@ -110,11 +125,14 @@ func agreeSeeds(t testing.TB) [][]byte {
 		`{"occurredAt":"2026-02-30T00:00:00Z"}`, `{"occurredAt":"2026-03-02T24:00:00Z"}`, `{"occurredAt":"2026-03-02T00:00:00.Z"}`,
 		`{"customer":{"id":"1","id":"2"}}`, `{"customer":"1"}`, `{"usage":{"archivingMailboxes":1,"archivingMailboxes":2}}`,
 		`{"backup":{"account":{"id":"a","id":"b"}}}`, `{"status":{"account":{"kind":""}}}`,
+		`{"removal":{"account":{"id":"a","id":"b"}}}`, `{"removal":{"reason":"a","reason":"b"}}`, `{"removal":{}}`,
+		`{"specVersion":"1.1","type":"customer.removed","occurredAt":"2026-03-09T17:00:00Z","customer":{"id":"1002"}}`,
+		`{"specVersion":"1.0","type":"customer.removed","occurredAt":"2026-03-09T17:00:00Z","customer":{"id":"1002"}}`,
 	} {
 		seeds = append(seeds, []byte(b))
 	}
 	// Every key of every sample written twice, in turn.
-	for _, name := range []string{"backup-completed-success", "service-status-failed", "notification-backup-failure", "usage-snapshot"} {
+	for _, name := range []string{"backup-completed-success", "service-status-failed", "notification-backup-failure", "usage-snapshot", "account-removed", "customer-removed"} {
 		doc := sample(t, name)
 		for _, k := range keyPaths(doc, "") {
 			var b bytes.Buffer

@@ -30,8 +30,8 @@ func samplePaths(t testing.TB) []string {
 			paths = append(paths, p)
 		}
 	}
-	if len(paths) < 13 {
-		t.Fatalf("%d samples in %s, want the 13 of every kind and case", len(paths), samplesDir)
+	if len(paths) < 15 {
+		t.Fatalf("%d samples in %s, want the 15 of every kind and case", len(paths), samplesDir)
 	}
 	slices.Sort(paths)
 	return paths
@@ -49,6 +49,19 @@ func sample(t testing.TB, name string) map[string]any {
 	dec.UseNumber()
 	if err := dec.Decode(&m); err != nil {
 		t.Fatalf("%s: %v", name, err)
+	}
+	return m
+}
+
+// with2 is with for a chain of edits: doc with the value at path replaced,
+// as a document again.
+func with2(t testing.TB, doc map[string]any, path string, v any) map[string]any {
+	t.Helper()
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(with(t, doc, path, v)))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
 	}
 	return m
 }
@@ -140,6 +153,8 @@ func cases(t testing.TB) []case_ {
 	st := sample(t, "service-status-failed")
 	nt := sample(t, "notification-backup-failure")
 	us := sample(t, "usage-snapshot")
+	ar := sample(t, "account-removed")
+	cr := sample(t, "customer-removed")
 	s := strings.Repeat
 	return []case_{
 		// Accepted, at the edges.
@@ -173,11 +188,30 @@ func cases(t testing.TB) []case_ {
 		{name: "usage counter written 1e2", body: with(t, us, "usage/archivingMailboxes", json.Number("1e2"))},
 		{name: "usage counter written -0", body: with(t, us, "usage/archivingMailboxes", json.Number("-0"))},
 
+		// Accepted: version 1.1 carries the 1.0 types, and the removals.
+		{name: "backup.completed in version 1.1", body: with(t, bk, "specVersion", "1.1")},
+		{name: "service.status in version 1.1", body: with(t, st, "specVersion", "1.1")},
+		{name: "notification in version 1.1", body: with(t, nt, "specVersion", "1.1")},
+		{name: "usage.snapshot in version 1.1", body: with(t, us, "specVersion", "1.1")},
+		{name: "account.removed without reason", body: with(t, ar, "removal/reason", remove)},
+		{name: "account.removed account with its id only", body: with(t, ar, "removal/account", map[string]any{"id": "ACME-WS07"})},
+		{name: "removal reason of 2000 with newline and tab", body: with(t, ar, "removal/reason", "a\nb\t"+s("r", 1996))},
+		{name: "removal reason empty", body: with(t, ar, "removal/reason", "")},
+		{name: "customer.removed without removal", body: with(t, cr, "removal", remove)},
+		{name: "customer.removed with an empty removal", body: with(t, cr, "removal", map[string]any{})},
+
 		// Top level.
 		{name: "specVersion missing", body: with(t, bk, "specVersion", remove), field: "specVersion", problem: "required"},
-		{name: "specVersion 2.0", body: with(t, bk, "specVersion", "2.0"), field: "specVersion", problem: `must be "1.0"`},
+		{name: "specVersion 2.0", body: with(t, bk, "specVersion", "2.0"), field: "specVersion", problem: `must be "1.0" or "1.1"`},
+		{name: "specVersion 1.2", body: with(t, bk, "specVersion", "1.2"), field: "specVersion", problem: `must be "1.0" or "1.1"`},
+		{name: "specVersion 1", body: with(t, ar, "specVersion", "1"), field: "specVersion", problem: `must be "1.0" or "1.1"`},
+		{name: "account.removed in version 1.0", body: with(t, ar, "specVersion", "1.0"), field: "type", problem: `account.removed needs specVersion "1.1" (not "1.0")`},
+		{name: "customer.removed in version 1.0", body: with(t, cr, "specVersion", "1.0"), field: "type", problem: `customer.removed needs specVersion "1.1"`},
+		{name: "customer.removed in version 1.0 without removal", body: with(t, with2(t, cr, "specVersion", "1.0"), "removal", remove), field: "type", problem: `customer.removed needs specVersion "1.1"`},
+		{name: "account.removed in version 1.0 with a bad account", body: with(t, with2(t, ar, "specVersion", "1.0"), "removal/account/id", "a b"), field: "type", problem: `needs specVersion "1.1"`},
 		{name: "specVersion a number", body: with(t, bk, "specVersion", json.Number("1.0")), field: "specVersion", problem: "must be a string"},
-		{name: "type unknown", body: with(t, bk, "type", "backup.started"), field: "type", problem: "must be one of backup.completed, service.status, notification, usage.snapshot"},
+		{name: "type unknown", body: with(t, bk, "type", "backup.started"), field: "type", problem: "must be one of backup.completed, service.status, notification, usage.snapshot, account.removed, customer.removed"},
+		{name: "type unknown in version 1.1", body: with(t, with2(t, ar, "type", "account.deleted"), "specVersion", "1.1"), field: "type", problem: "must be one of backup.completed"},
 		{name: "type missing", body: with(t, bk, "type", remove), field: "type", problem: "required"},
 		{name: "type null", body: with(t, bk, "type", nil), field: "type", problem: "must not be null"},
 		{name: "unknown top-level field", body: with(t, bk, "tenant", "x"), field: "tenant", problem: "unknown field"},
@@ -216,6 +250,16 @@ func cases(t testing.TB) []case_ {
 		{name: "usage missing", body: with(t, us, "usage", remove), field: "usage", problem: "required"},
 		{name: "backup null", body: with(t, bk, "backup", nil), field: "backup", problem: "must not be null"},
 		{name: "backup an array", body: with(t, bk, "backup", []any{}), field: "backup", problem: "must be an object"},
+		{name: "removal beside backup", body: with(t, bk, "removal", ar["removal"]), field: "removal", problem: "not allowed for type backup.completed (its data goes in backup)"},
+		{name: "empty removal beside usage in version 1.1", body: with(t, with2(t, us, "specVersion", "1.1"), "removal", map[string]any{}), field: "removal", problem: "not allowed for type usage.snapshot"},
+		{name: "removal beside status in version 1.0", body: with(t, st, "removal", cr["removal"]), field: "removal", problem: "not allowed for type service.status"},
+		{name: "backup beside removal", body: with(t, ar, "backup", bk["backup"]), field: "backup", problem: "not allowed for type account.removed (its data goes in removal)"},
+		{name: "usage beside removal", body: with(t, cr, "usage", us["usage"]), field: "usage", problem: "not allowed for type customer.removed (its data goes in removal)"},
+		{name: "status instead of removal on customer.removed", body: with(t, with2(t, cr, "removal", remove), "status", st["status"]), field: "status", problem: "not allowed for type customer.removed"},
+		{name: "removal missing on account.removed", body: with(t, ar, "removal", remove), field: "removal", problem: "required for type account.removed"},
+		{name: "removal null", body: with(t, cr, "removal", nil), field: "removal", problem: "must not be null"},
+		{name: "removal an array", body: with(t, ar, "removal", []any{}), field: "removal", problem: "must be an object"},
+		{name: "removal a string", body: with(t, cr, "removal", "gone"), field: "removal", problem: "must be an object"},
 
 		// backup.completed.
 		{name: "backup account missing", body: with(t, bk, "backup/account", remove), field: "backup.account.id", problem: "required"},
@@ -281,6 +325,29 @@ func cases(t testing.TB) []case_ {
 		{name: "usage counter a string", body: with(t, us, "usage/shadowProtectServers", "2"), field: "usage.shadowProtectServers", problem: "must be a number"},
 		{name: "usage counter null", body: with(t, us, "usage/shadowProtectServers", nil), field: "usage.shadowProtectServers", problem: "must not be null"},
 		{name: "usage unknown counter", body: with(t, us, "usage/seats", json.Number("3")), field: "usage.seats", problem: "unknown field"},
+
+		// account.removed and customer.removed.
+		{name: "removal account missing", body: with(t, ar, "removal/account", remove), field: "removal.account", problem: "required for type account.removed"},
+		{name: "removal empty on account.removed", body: with(t, ar, "removal", map[string]any{}), field: "removal.account", problem: "required for type account.removed"},
+		{name: "removal account null", body: with(t, ar, "removal/account", nil), field: "removal.account", problem: "must not be null"},
+		{name: "removal account a string", body: with(t, ar, "removal/account", "ACME-WS07"), field: "removal.account", problem: "must be an object"},
+		{name: "removal account empty", body: with(t, ar, "removal/account", map[string]any{}), field: "removal.account.id", problem: "required"},
+		{name: "removal account id missing", body: with(t, ar, "removal/account/id", remove), field: "removal.account.id", problem: "required"},
+		{name: "removal account id with a space", body: with(t, ar, "removal/account/id", "ACME WS07"), field: "removal.account.id", problem: "1 to 64"},
+		{name: "removal account id a number", body: with(t, ar, "removal/account/id", json.Number("7")), field: "removal.account.id", problem: "must be a string"},
+		{name: "removal account kind unknown", body: with(t, ar, "removal/account/kind", "laptop"), field: "removal.account.kind", problem: "must be one of server, desktop"},
+		{name: "removal account plan empty", body: with(t, ar, "removal/account/plan", ""), field: "removal.account.plan", problem: "must be one of select, basic, shadowprotect_bdr"},
+		{name: "removal account name of 201", body: with(t, ar, "removal/account/name", s("n", 201)), field: "removal.account.name", problem: "at most 200"},
+		{name: "removal account name with a tab", body: with(t, ar, "removal/account/name", "Front\tdesk"), field: "removal.account.name", problem: "control"},
+		{name: "removal account unknown field", body: with(t, ar, "removal/account/os", "windows"), field: "removal.account.os", problem: "unknown field"},
+		{name: "removal reason of 2001", body: with(t, ar, "removal/reason", s("r", 2001)), field: "removal.reason", problem: "at most 2000"},
+		{name: "removal reason with a carriage return", body: with(t, cr, "removal/reason", "a\r\nb"), field: "removal.reason", problem: "other than newline and tab"},
+		{name: "removal reason with a C1 control", body: with(t, ar, "removal/reason", "a\u0085b"), field: "removal.reason", problem: "control"},
+		{name: "removal reason a number", body: with(t, cr, "removal/reason", json.Number("1")), field: "removal.reason", problem: "must be a string"},
+		{name: "removal reason null", body: with(t, ar, "removal/reason", nil), field: "removal.reason", problem: "must not be null"},
+		{name: "removal unknown field", body: with(t, ar, "removal/removedAt", "2026-03-08T16:30:00Z"), field: "removal.removedAt", problem: "unknown field"},
+		{name: "customer.removed with an account", body: with(t, cr, "removal/account", map[string]any{"id": "BIRCH-SRV01"}), field: "removal.account", problem: "not allowed for type customer.removed"},
+		{name: "customer.removed with an empty account", body: with(t, cr, "removal/account", map[string]any{}), field: "removal.account", problem: "not allowed for type customer.removed"},
 
 		// The body as a whole.
 		{name: "empty body", body: []byte(""), field: "", problem: "body is empty"},

@@ -149,13 +149,14 @@ func syntaxError(dec *json.Decoder, err error) *ValidationError {
 
 // The keys of each object of the contract.
 var (
-	eventKeys        = []string{"specVersion", "type", "occurredAt", "customer", "backup", "status", "notification", "usage"}
+	eventKeys        = []string{"specVersion", "type", "occurredAt", "customer", "backup", "status", "notification", "usage", "removal"}
 	customerKeys     = []string{"id", "name"}
 	accountKeys      = []string{"id", "name", "kind", "plan"}
 	backupKeys       = []string{"account", "result", "startedAt", "endedAt", "onlineGB", "localGB", "message"}
 	statusKeys       = []string{"service", "health", "account", "message"}
 	notificationKeys = []string{"kind", "severity", "state", "account", "message", "details"}
 	usageKeys        = []string{"archivingMailboxes", "filteringMailboxes", "shadowProtectServers", "shadowProtectDesktops"}
+	removalKeys      = []string{"account", "reason"}
 )
 
 // decoder turns a tree from readValue into an Event, checking JSON types,
@@ -473,6 +474,12 @@ func decodeEvent(tree any) (*Event, *ValidationError) {
 			FilteringMailboxes:    o.count("filteringMailboxes"),
 			ShadowProtectServers:  o.count("shadowProtectServers"),
 			ShadowProtectDesktops: o.count("shadowProtectDesktops"),
+		}
+	}
+	if o := root.child("removal", removalKeys); o != nil {
+		e.Removal = &Removal{
+			Account: d.account(o, "account"),
+			Reason:  o.str("reason"),
 		}
 	}
 	if d.err != nil {

@@ -3,6 +3,7 @@ package contract
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,114 @@ func TestParseDecodesEveryField(t *testing.T) {
 	}
 }
 
+func TestParseDecodesRemovals(t *testing.T) {
+	t.Parallel()
+	e, err := Parse(readFile(t, samplesDir+"/account-removed.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.Removal
+	switch {
+	case e.SpecVersion != "1.1", e.Type != TypeAccountRemoved,
+		!e.OccurredAt.Equal(time.Date(2026, 3, 8, 16, 30, 0, 0, time.UTC)),
+		e.Customer != Customer{ID: "1001", Name: "Acme Dental"},
+		e.Backup != nil || e.Status != nil || e.Notification != nil || e.Usage != nil,
+		r == nil || r.Account == nil,
+		*r.Account != Account{ID: "ACME-WS07", Name: "Front desk PC", Kind: KindDesktop, Plan: PlanBasic},
+		!strings.HasPrefix(r.Reason, "The front desk PC was decommissioned"):
+		t.Errorf("decoded event = %+v, removal %+v", e, r)
+	}
+
+	e, err = Parse(readFile(t, samplesDir+"/customer-removed.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Type != TypeCustomerRemoved || e.Customer.ID != "1002" || e.Removal == nil || e.Removal.Account != nil ||
+		!strings.HasPrefix(e.Removal.Reason, "The customer cancelled") {
+		t.Errorf("decoded event = %+v, removal %+v", e, e.Removal)
+	}
+	e, err = Parse(with(t, sample(t, "customer-removed"), "removal", remove))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Removal != nil {
+		t.Errorf("customer.removed without removal decoded a removal: %+v", e.Removal)
+	}
+}
+
+// TestTypesAndVersions holds the type and version tables together.
+func TestTypesAndVersions(t *testing.T) {
+	t.Parallel()
+	if len(Types) != 6 || len(SpecVersions) != 2 || SpecVersion != SpecVersions[len(SpecVersions)-1] ||
+		SpecVersion10 != "1.0" || SpecVersion11 != "1.1" {
+		t.Fatalf("Types %v, SpecVersions %v, SpecVersion %q", Types, SpecVersions, SpecVersion)
+	}
+	seenField := map[string]bool{}
+	for _, typ := range Types {
+		min := MinSpecVersion(typ)
+		if !slices.Contains(SpecVersions, min) {
+			t.Errorf("MinSpecVersion(%s) = %q, not one of %v", typ, min, SpecVersions)
+		}
+		removal := typ == TypeAccountRemoved || typ == TypeCustomerRemoved
+		if want := map[bool]string{false: SpecVersion10, true: SpecVersion11}[removal]; min != want {
+			t.Errorf("MinSpecVersion(%s) = %q, want %q", typ, min, want)
+		}
+		f := DataField(typ)
+		if f == "" || (seenField[f] && !removal) {
+			t.Errorf("DataField(%s) = %q", typ, f)
+		}
+		seenField[f] = true
+		if DataRequired(typ) != (typ != TypeCustomerRemoved) {
+			t.Errorf("DataRequired(%s) = %v", typ, DataRequired(typ))
+		}
+	}
+	if MinSpecVersion("backup.started") != "" || DataField("backup.started") != "" || DataRequired("backup.started") {
+		t.Error("an unknown type has a version or a data field")
+	}
+	if versionProblem != `must be "1.0" or "1.1"` {
+		t.Errorf("versionProblem = %q", versionProblem)
+	}
+}
+
+// typeSamples names a sample of every type.
+var typeSamples = map[Type]string{
+	TypeBackupCompleted: "backup-completed-success",
+	TypeServiceStatus:   "service-status-failed",
+	TypeNotification:    "notification-backup-failure",
+	TypeUsageSnapshot:   "usage-snapshot",
+	TypeAccountRemoved:  "account-removed",
+	TypeCustomerRemoved: "customer-removed",
+}
+
+// TestEveryTypeAndVersion sends a sample of every type under every version:
+// Parse and the schema accept it exactly when the version has the type, and
+// Parse names the type otherwise.
+func TestEveryTypeAndVersion(t *testing.T) {
+	t.Parallel()
+	sch := compileSchema(t)
+	for _, typ := range Types {
+		name, ok := typeSamples[typ]
+		if !ok {
+			t.Fatalf("no sample of type %s", typ)
+		}
+		for _, v := range SpecVersions {
+			body := with(t, sample(t, name), "specVersion", v)
+			want := v == SpecVersion11 || MinSpecVersion(typ) == SpecVersion10
+			_, err := Parse(body)
+			if (err == nil) != want {
+				t.Errorf("%s in %s: Parse error %v, want accepted %v", typ, v, err, want)
+			}
+			var ve *ValidationError
+			if err != nil && (!errors.As(err, &ve) || ve.Field != "type" || !strings.Contains(ve.Problem, `needs specVersion "1.1"`)) {
+				t.Errorf("%s in %s: Parse error %v, want one on type naming version 1.1", typ, v, err)
+			}
+			if ok, serr := schemaAccepts(sch, body); ok != want {
+				t.Errorf("%s in %s: schema accepts %v (%v), want %v", typ, v, ok, serr, want)
+			}
+		}
+	}
+}
+
 func TestUsageCountsDecode(t *testing.T) {
 	t.Parallel()
 	e, err := Parse(with(t, sample(t, "usage-snapshot"), "usage/archivingMailboxes", remove))
@@ -115,6 +224,24 @@ func TestValidateGoEvents(t *testing.T) {
 	if err := base().Validate(); err != nil {
 		t.Fatalf("base event: %v", err)
 	}
+	// Version 1.0 still carries backup.completed; customer.removed may leave
+	// its removal out.
+	for name, edit := range map[string]func(*Event){
+		"backup.completed in 1.0": func(e *Event) { e.SpecVersion = SpecVersion10 },
+		"customer.removed without removal": func(e *Event) {
+			e.Type, e.Backup = TypeCustomerRemoved, nil
+		},
+		"account.removed": func(e *Event) {
+			e.Type, e.Backup = TypeAccountRemoved, nil
+			e.Removal = &Removal{Account: &Account{ID: "ACME-WS07"}, Reason: "decommissioned\n\tby the customer"}
+		},
+	} {
+		e := base()
+		edit(e)
+		if err := e.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 	lmt := time.FixedZone("LMT", 17*60+32) // an offset with seconds
 	for _, c := range []struct {
 		name  string
@@ -136,6 +263,25 @@ func TestValidateGoEvents(t *testing.T) {
 			e.Type, e.Backup = TypeNotification, nil
 			e.Notification = &Notification{Kind: NotifyNoBackup, Severity: SeverityWarning, Message: "m", Details: map[string]string{"\xff": "v"}}
 		}, "notification.details"},
+		{"unknown specVersion", func(e *Event) { e.SpecVersion = "1.2" }, "specVersion"},
+		{"account.removed in 1.0", func(e *Event) {
+			e.SpecVersion, e.Type, e.Backup = SpecVersion10, TypeAccountRemoved, nil
+			e.Removal = &Removal{Account: &Account{ID: "ACME-WS07"}}
+		}, "type"},
+		{"customer.removed in 1.0", func(e *Event) {
+			e.SpecVersion, e.Type, e.Backup = SpecVersion10, TypeCustomerRemoved, nil
+		}, "type"},
+		{"removal beside backup", func(e *Event) { e.Removal = &Removal{} }, "removal"},
+		{"account.removed without removal", func(e *Event) { e.Type, e.Backup = TypeAccountRemoved, nil }, "removal"},
+		{"account.removed without account", func(e *Event) {
+			e.Type, e.Backup, e.Removal = TypeAccountRemoved, nil, &Removal{Reason: "gone"}
+		}, "removal.account"},
+		{"customer.removed with an account", func(e *Event) {
+			e.Type, e.Backup, e.Removal = TypeCustomerRemoved, nil, &Removal{Account: &Account{ID: "ACME-WS07"}}
+		}, "removal.account"},
+		{"invalid UTF-8 removal reason", func(e *Event) {
+			e.Type, e.Backup, e.Removal = TypeCustomerRemoved, nil, &Removal{Reason: "gone\xff"}
+		}, "removal.reason"},
 	} {
 		e := base()
 		c.edit(e)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -111,18 +112,35 @@ func TestSchemaStatesTheLimits(t *testing.T) {
 			Const string   `json:"const"`
 			Enum  []string `json:"enum"`
 		} `json:"properties"`
+		AllOf []struct {
+			If struct {
+				Properties struct {
+					Type struct {
+						Const string `json:"const"`
+					} `json:"type"`
+				} `json:"properties"`
+			} `json:"if"`
+			Then struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"then"`
+		} `json:"allOf"`
 	}
 	if err := json.Unmarshal(SchemaJSON, &s); err != nil {
 		t.Fatal(err)
 	}
 	d := s.Defs
+	var names []string
+	for _, typ := range Types {
+		names = append(names, string(typ))
+	}
+	typeNames := strings.Join(names, " ")
 	details := d["notification"].Properties["details"]
 	for _, c := range []struct {
 		what      string
 		got, want any
 	}{
-		{"specVersion", s.Properties["specVersion"].Const, SpecVersion},
-		{"types", len(s.Properties["type"].Enum), len(Types)},
+		{"specVersions", strings.Join(s.Properties["specVersion"].Enum, " "), strings.Join(SpecVersions, " ")},
+		{"types", strings.Join(s.Properties["type"].Enum, " "), typeNames},
 		{"name length", d["name"].MaxLength, MaxNameRunes},
 		{"message length", d["message"].MaxLength, MaxMessageRunes},
 		{"details entries", details.MaxProperties, MaxDetails},
@@ -136,6 +154,40 @@ func TestSchemaStatesTheLimits(t *testing.T) {
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: schema says %v, Go says %v", c.what, c.got, c.want)
+		}
+	}
+
+	// One rule per type: it names the specVersion the type needs (when not
+	// the first) and forbids every other type's data object.
+	rules := map[string]map[string]json.RawMessage{}
+	for _, r := range s.AllOf {
+		rules[r.If.Properties.Type.Const] = r.Then.Properties
+	}
+	for _, typ := range Types {
+		props, ok := rules[string(typ)]
+		if !ok {
+			t.Errorf("schema has no rule for type %s", typ)
+			continue
+		}
+		var v struct {
+			Const string `json:"const"`
+		}
+		if raw, ok := props["specVersion"]; ok {
+			if err := json.Unmarshal(raw, &v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if want := map[bool]string{true: MinSpecVersion(typ)}[MinSpecVersion(typ) != SpecVersions[0]]; v.Const != want {
+			t.Errorf("type %s: the schema's specVersion rule is %q, Go's is %q", typ, v.Const, want)
+		}
+		for _, other := range Types {
+			f := DataField(other)
+			if f == DataField(typ) {
+				continue
+			}
+			if raw := props[f]; string(raw) != "false" {
+				t.Errorf("type %s: the schema does not forbid %s (%s)", typ, f, raw)
+			}
 		}
 	}
 }

@@ -51,8 +51,9 @@ const (
 // which tests hold to the regular expressions.
 var dateTimeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(DateTimePattern) })
 
-// Types lists every event type of contract version 1.
-var Types = []Type{TypeBackupCompleted, TypeServiceStatus, TypeNotification, TypeUsageSnapshot}
+// Types lists every event type of contract version 1 (1.0's four, then the
+// two of 1.1; MinSpecVersion says which version each needs).
+var Types = []Type{TypeBackupCompleted, TypeServiceStatus, TypeNotification, TypeUsageSnapshot, TypeAccountRemoved, TypeCustomerRemoved}
 
 // AccountKinds lists every account kind.
 var AccountKinds = []AccountKind{KindServer, KindDesktop}
@@ -73,8 +74,9 @@ var Healths = []Health{HealthHealthy, HealthDegraded, HealthFailed}
 var NotificationStates = []NotificationState{StateRaised, StateCleared}
 
 // DataField returns the JSON name of the data object an event of type t
-// carries ("backup", "status", "notification" or "usage"), or "" for an
-// unknown type.
+// carries ("backup", "status", "notification", "usage", or "removal" for
+// both removal types), or "" for an unknown type. The object is required
+// for every type but customer.removed (DataRequired).
 func DataField(t Type) string {
 	switch t {
 	case TypeBackupCompleted:
@@ -85,8 +87,40 @@ func DataField(t Type) string {
 		return "notification"
 	case TypeUsageSnapshot:
 		return "usage"
+	case TypeAccountRemoved, TypeCustomerRemoved:
+		return "removal"
 	}
 	return ""
+}
+
+// DataRequired reports whether an event of type t must carry its data
+// object (DataField): true for every known type but customer.removed, whose
+// removal object is optional.
+func DataRequired(t Type) bool {
+	return DataField(t) != "" && t != TypeCustomerRemoved
+}
+
+// versionProblem is the problem of a specVersion outside SpecVersions:
+// `must be "1.0" or "1.1"`.
+var versionProblem = func() string {
+	s := "must be "
+	for i, v := range SpecVersions {
+		switch {
+		case i == 0:
+		case i == len(SpecVersions)-1:
+			s += " or "
+		default:
+			s += ", "
+		}
+		s += strconv.Quote(v)
+	}
+	return s
+}()
+
+// versionAtLeast reports whether contract version v is min or newer (both
+// in SpecVersions).
+func versionAtLeast(v, min string) bool {
+	return slices.Index(SpecVersions, v) >= slices.Index(SpecVersions, min)
 }
 
 // Validate checks e against contract version 1 and returns a
@@ -98,21 +132,27 @@ func DataField(t Type) string {
 // (the resync, tests) calls it before sending the event on.
 //
 // The rules, field by field:
-//   - specVersion is "1.0"; type is one of Types;
+//   - specVersion is one of SpecVersions ("1.0" or "1.1"); type is one of
+//     Types, and the specVersion is at least the type's MinSpecVersion
+//     (account.removed and customer.removed need "1.1");
 //   - occurredAt (and backup.endedAt, backup.startedAt when given) is a time
 //     written with a year from 2000 to 9999 (and, checked by CheckClock
 //     against the time of receipt, not more than MaxClockSkew ahead of it);
 //   - customer.id matches CustomerIDPattern; names are at most 200 characters;
-//   - exactly the data object that matches type is present (DataField);
+//   - exactly the data object that matches type is present (DataField),
+//     except that customer.removed may leave its removal out (DataRequired);
 //   - account ids match AccountIDPattern; backup.account needs kind and plan;
+//   - removal.account is required for account.removed and not allowed for
+//     customer.removed;
 //   - enumerations hold one of their listed values;
 //   - GB figures are finite, at least 0 and below MaxGB;
-//   - notification.message is required, messages are at most 2000 characters;
+//   - notification.message is required, messages (and removal.reason) are at
+//     most 2000 characters;
 //   - notification.details has at most 20 entries, keys of 1 to 64 and values
 //     of at most 500 characters;
 //   - usage has at least one counter, each from 0 to below MaxCount;
 //   - every string is valid UTF-8 without control characters, except newline
-//     and tab in messages.
+//     and tab in messages and removal.reason.
 func (e *Event) Validate() error {
 	if e == nil {
 		return &ValidationError{Problem: "event is missing"}
@@ -120,13 +160,17 @@ func (e *Event) Validate() error {
 	// Field paths are joined only for the problem reported: a valid event
 	// costs no string building.
 	var c checker
+	knownVersion := slices.Contains(SpecVersions, e.SpecVersion)
 	switch {
 	case e.SpecVersion == "":
 		c.fail("", "specVersion", "required")
-	case e.SpecVersion != SpecVersion:
-		c.fail("", "specVersion", `must be "`+SpecVersion+`"`)
+	case !knownVersion:
+		c.fail("", "specVersion", versionProblem)
 	}
 	enum(&c, "", "type", e.Type, Types, true)
+	if min := MinSpecVersion(e.Type); knownVersion && min != "" && !versionAtLeast(e.SpecVersion, min) {
+		c.fail("", "type", string(e.Type)+` needs specVersion "`+min+`" (not "`+e.SpecVersion+`")`)
+	}
 	c.time("", "occurredAt", e.OccurredAt, true)
 	c.customer(&e.Customer)
 
@@ -139,13 +183,14 @@ func (e *Event) Validate() error {
 		{"status", e.Status != nil},
 		{"notification", e.Notification != nil},
 		{"usage", e.Usage != nil},
+		{"removal", e.Removal != nil},
 	}
 	for _, p := range present {
 		if want == "" {
 			break // the type is already reported
 		}
 		switch {
-		case p.name == want && !p.set:
+		case p.name == want && !p.set && DataRequired(e.Type):
 			c.fail("", p.name, "required for type "+string(e.Type))
 		case p.name != want && p.set:
 			c.fail("", p.name, "not allowed for type "+string(e.Type)+" (its data goes in "+want+")")
@@ -163,6 +208,10 @@ func (e *Event) Validate() error {
 		c.notification(e.Notification)
 	case TypeUsageSnapshot:
 		c.usage(e.Usage)
+	case TypeAccountRemoved, TypeCustomerRemoved:
+		if e.Removal != nil {
+			c.removal(e.Type, e.Removal)
+		}
 	}
 	if c.err != nil {
 		return c.err
@@ -312,6 +361,21 @@ func (c *checker) usage(u *UsageSnapshot) {
 	if !seen {
 		c.fail(path, "", "needs at least one counter (archivingMailboxes, filteringMailboxes, shadowProtectServers or shadowProtectDesktops)")
 	}
+}
+
+// removal checks the removal data of an event of type t (account.removed or
+// customer.removed).
+func (c *checker) removal(t Type, r *Removal) {
+	const path = "removal"
+	switch {
+	case t == TypeAccountRemoved && r.Account == nil:
+		c.fail(path, "account", "required for type "+string(t))
+	case t == TypeCustomerRemoved && r.Account != nil:
+		c.fail(path, "account", "not allowed for type "+string(t)+" (the whole customer is removed; use account.removed for one account)")
+	case r.Account != nil:
+		c.account(path+".account", r.Account, false)
+	}
+	c.text(path, "reason", r.Reason, false, MaxMessageRunes, true)
 }
 
 // id checks a required identifier against its pattern (match).

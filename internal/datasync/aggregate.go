@@ -67,6 +67,8 @@ type Figures struct {
 	// Accounts are the accounts counted, sorted by id, for invoice
 	// descriptions and configurations.
 	Accounts []usage.Account
+	// CustomerRemoved: the customer is removed (every quantity is zero).
+	CustomerRemoved bool `json:",omitempty"`
 }
 
 // Aggregate computes a customer's figures from its accounts and its
@@ -85,15 +87,31 @@ type Figures struct {
 //     service is not measured.
 //
 // An account without a kind has never been backed up (a status or
-// notification event created it) and is left out of every figure.
+// notification event created it) and is left out of every figure, and so
+// is a removed account (account.removed): once every account is removed,
+// the account-based figures are measured zeros, not unknown. A removed
+// customer (customer.removed) has every quantity measured at zero and
+// CustomerRemoved set.
 func Aggregate(accts []usage.Account, cust usage.Customer, rounding Rounding) Figures {
 	f := Figures{
 		Quantities:   map[partner.BillingService]float64{},
 		Measured:     map[partner.BillingService]bool{},
 		FromSnapshot: map[partner.BillingService]bool{},
 	}
+	if cust.Removed(accts) {
+		for _, s := range partner.BillingServices {
+			f.Quantities[s], f.Measured[s] = 0, true
+		}
+		f.CustomerRemoved = true
+		return f
+	}
+	removed := false
 	for _, a := range accts {
 		if a.Kind != contract.KindServer && a.Kind != contract.KindDesktop {
+			continue
+		}
+		if a.Removed() {
+			removed = true
 			continue
 		}
 		f.Accounts = append(f.Accounts, a)
@@ -150,7 +168,7 @@ func Aggregate(accts []usage.Account, cust usage.Customer, rounding Rounding) Fi
 			f.Measured[svc] = false
 		}
 	}
-	if len(f.Accounts) == 0 {
+	if len(f.Accounts) == 0 && !removed {
 		// No backup account reported yet: the account-based figures are
 		// unknown, not zero (a new deployment must not zero every bill).
 		for _, svc := range partner.BillingServices {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -156,28 +157,38 @@ func (s *syncer) cancelled(a connectwise.Addition) bool {
 
 // updateAddition sets the addition's quantity, and its invoice description
 // when the partner has them updated, in one PATCH, and only what differs.
+// A field that differs from what the service last wrote (Request.Written)
+// is a person's edit: a Drift, overwritten unless the partner respects
+// manual edits.
 func (s *syncer) updateAddition(ctx context.Context, b billed, a agreementAddition) error {
 	r := s.r
 	target := fmt.Sprintf("addition %d (%s) on agreement %d", a.ID, b.product, a.agreementID)
 	ref := &AdditionRef{AgreementID: a.agreementID, AdditionID: a.ID, Product: b.product, Service: b.service}
-	q := r.Figures.Quantities[b.service]
 	var ops []connectwise.PatchOp
 	var changes []Change
-	if !sameFloat(a.Quantity, q) {
-		ops = append(ops, connectwise.Replace("quantity", q))
-		changes = append(changes, Change{What: WhatBilling, Target: target, Field: "quantity", From: a.Quantity, To: q, Addition: ref})
-	}
-	if r.Partner.Integration.UpdateInvoiceDescriptions {
-		desc := InvoiceDescription(b.service, r.Figures)
-		if normalizeText(a.InvoiceDescription) != normalizeText(desc) {
-			ops = append(ops, connectwise.Replace("invoiceDescription", desc))
-			changes = append(changes, Change{What: WhatDescription, Target: target, Field: "invoiceDescription", From: a.InvoiceDescription, To: desc, Addition: ref})
+	var held []Held
+	field := func(what, name string, current, want any, same func(a, b string) bool) {
+		key := FieldKey(a.agreementID, a.ID, name)
+		cur, meas := ValueText(current), ValueText(want)
+		if last, ok := r.Written[key]; ok && !same(last, cur) {
+			d := Drift{Addition: *ref, Field: name, Written: last, Found: cur, Measured: meas, Kept: r.Partner.Integration.RespectManualEdits}
+			s.res.Drifts = append(s.res.Drifts, d)
+			if d.Kept {
+				return
+			}
 		}
+		held = append(held, Held{Addition: *ref, Field: name, Value: meas})
+		if same(cur, meas) {
+			return
+		}
+		ops = append(ops, connectwise.Replace(name, want))
+		changes = append(changes, Change{What: what, Target: target, Field: name, From: current, To: want, Addition: ref, Note: r.Note})
 	}
-	if len(ops) == 0 {
-		return nil
+	field(WhatBilling, "quantity", a.Quantity, r.Figures.Quantities[b.service], sameQuantity)
+	if r.Partner.Integration.UpdateInvoiceDescriptions {
+		field(WhatDescription, "invoiceDescription", a.InvoiceDescription, InvoiceDescription(b.service, r.Figures), sameText)
 	}
-	if !r.DryRun {
+	if len(ops) > 0 && !r.DryRun {
 		err := s.call(func() error {
 			_, _, err := r.CW.Agreements.PatchAddition(ctx, a.agreementID, a.ID, ops)
 			return err
@@ -187,8 +198,32 @@ func (s *syncer) updateAddition(ctx context.Context, b billed, a agreementAdditi
 		}
 	}
 	s.res.Changes = append(s.res.Changes, changes...)
+	s.res.Held = append(s.res.Held, held...)
 	return nil
 }
+
+// ValueText renders a field's value as the audit trail keeps it (numbers
+// without trailing zeros, text as it is).
+func ValueText(v any) string {
+	switch x := v.(type) {
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case string:
+		return x
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// sameQuantity compares two quantities as text (an unreadable one differs).
+func sameQuantity(a, b string) bool {
+	x, errA := strconv.ParseFloat(a, 64)
+	y, errB := strconv.ParseFloat(b, 64)
+	return errA == nil && errB == nil && sameFloat(x, y)
+}
+
+func sameText(a, b string) bool { return normalizeText(a) == normalizeText(b) }
 
 // reportMissing reports services without an addition, after one catalog
 // call that tells a missing addition from a product that does not exist.

@@ -78,6 +78,21 @@ type Request struct {
 	// Now is the clock that decides whether an addition's cancelled date has
 	// passed; default time.Now.
 	Now func() time.Time
+	// Written is the last value the service wrote to each addition field,
+	// by FieldKey (the audit trail's baselines; nil: none known). A field
+	// whose ConnectWise value differs from it was edited by a person: a
+	// Drift. The measured figure is written over it, unless the partner has
+	// Integration.RespectManualEdits, which leaves the person's value.
+	Written map[string]string
+	// Note, when set, is said of every billing change (e.g. why a removed
+	// customer's quantities go to zero); the audit trail records it.
+	Note string
+}
+
+// FieldKey names one field of one agreement addition, the key of
+// Request.Written and Result.Held.
+func FieldKey(agreementID, additionID int, field string) string {
+	return fmt.Sprintf("%d#%d#%s", agreementID, additionID, field)
 }
 
 // Change is one field written (or, in a dry run, that would be written).
@@ -96,6 +111,31 @@ type Change struct {
 	// Addition names the agreement addition a billing or description change
 	// is about (nil for other changes): what the audit trail records.
 	Addition *AdditionRef
+	// Note is Request.Note, on billing and description changes.
+	Note string
+}
+
+// Held is one addition field's value after a sync.
+type Held struct {
+	Addition AdditionRef
+	Field    string
+	Value    string
+}
+
+// Key is the field's FieldKey.
+func (h Held) Key() string { return FieldKey(h.Addition.AgreementID, h.Addition.AdditionID, h.Field) }
+
+// Drift is a person's edit found in an addition field: ConnectWise held
+// Found where the service last wrote Written.
+type Drift struct {
+	Addition AdditionRef
+	Field    string
+	Written  string
+	Found    string
+	Measured string
+	// Kept tells that the person's value was left (RespectManualEdits);
+	// otherwise Measured replaced it.
+	Kept bool
 }
 
 // AdditionRef identifies an agreement addition and what it bills.
@@ -123,6 +163,12 @@ type SyncError struct {
 type Result struct {
 	Changes []Change
 	Errors  []SyncError
+	Drifts  []Drift
+	// Held is the value each addition field the service manages holds
+	// after the sync, written or found equal to the measured figure (a field
+	// whose person's edit was kept is not in it): the baselines the next
+	// sync compares with.
+	Held []Held
 	// Calls counts the ConnectWise calls made, reads included (not the
 	// client's own retries of a call).
 	Calls int

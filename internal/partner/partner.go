@@ -65,6 +65,11 @@ type Integration struct {
 	UpdateBackupStatistics    bool             `json:"updateBackupStatistics"`
 	UpdateInvoiceDescriptions bool             `json:"updateInvoiceDescriptions"`
 	Billing                   []BillingService `json:"billing,omitempty"`
+	// RespectManualEdits leaves an addition field a person edited in
+	// ConnectWise (its value differs from the one the service last wrote)
+	// as the person set it; the drift is reported either way. Off: the
+	// measured figure is written over the edit.
+	RespectManualEdits bool `json:"respectManualEdits,omitempty"`
 }
 
 // BillingService is one row of the guide's Figure 8 (service ⇄ product cross reference).

@@ -32,6 +32,11 @@ const (
 	// JobReplay asks the worker to replay one customer's parked events in
 	// their arrival order (package health; sent when a partner resumes).
 	JobReplay Job = "replay"
+	// JobTicketChanged asks the worker to re-read a ticket a ConnectWise
+	// callback named and record what a person did to it (package callback;
+	// TicketID, and XRef: the externalXRef the callback's body carried, a
+	// hint for a deleted ticket only).
+	JobTicketChanged Job = "ticket-changed"
 )
 
 // Message is the body of one SQS message on the events queue.
@@ -49,6 +54,9 @@ type Message struct {
 	CustomerID string `json:"customerId,omitempty"`
 	// Force: sync even inside the 12-hour window (an operator's request).
 	Force bool `json:"force,omitempty"`
+	// TicketID and XRef are a JobTicketChanged's ticket.
+	TicketID int    `json:"ticketId,omitempty"`
+	XRef     string `json:"xref,omitempty"`
 }
 
 // ClaimPrefix starts the partition key of the worker's record of a
@@ -65,6 +73,8 @@ func (m *Message) ClaimKey() string {
 		return "reprocess#" + m.PartnerID + "#" + m.EventID + "#" + m.RequestID
 	case JobSync:
 		return "sync#" + m.PartnerID + "#" + m.CustomerID + "#" + m.RequestID
+	case JobTicketChanged:
+		return "callback#" + m.PartnerID + "#" + m.EventID
 	case JobProbe, JobReplay:
 		// Not claimed: a probe is a read, and a replay takes each parked
 		// event's own claim in order.

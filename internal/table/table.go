@@ -84,21 +84,38 @@ func Int64(v types.AttributeValue) int64 {
 }
 
 // QueryPrefix walks the items of partition pk whose sort key starts with
-// prefix, page after page, in sort-key order (consistent: a strongly
-// consistent read). It stops at the first error, which it yields.
+// prefix (every item of the partition when prefix is empty), page after
+// page, in sort-key order (consistent: a strongly consistent read). It
+// stops at the first error, which it yields.
 func QueryPrefix(ctx context.Context, db *dynamodb.Client, tableName, pk, prefix string, consistent bool) iter.Seq2[map[string]types.AttributeValue, error] {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(tableName),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": S(pk)},
+		ConsistentRead:            aws.Bool(consistent),
+	}
+	if prefix != "" {
+		in.KeyConditionExpression = aws.String("pk = :pk AND begins_with(sk, :prefix)")
+		in.ExpressionAttributeValues[":prefix"] = S(prefix)
+	}
+	return query(ctx, db, in)
+}
+
+// QueryRange walks the items of partition pk whose sort key is between
+// from and to (both included), like QueryPrefix.
+func QueryRange(ctx context.Context, db *dynamodb.Client, tableName, pk, from, to string) iter.Seq2[map[string]types.AttributeValue, error] {
+	return query(ctx, db, &dynamodb.QueryInput{
+		TableName:                 aws.String(tableName),
+		KeyConditionExpression:    aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": S(pk), ":from": S(from), ":to": S(to)},
+	})
+}
+
+func query(ctx context.Context, db *dynamodb.Client, in *dynamodb.QueryInput) iter.Seq2[map[string]types.AttributeValue, error] {
 	return func(yield func(map[string]types.AttributeValue, error) bool) {
-		var start map[string]types.AttributeValue
+		in := *in
 		for {
-			out, err := db.Query(ctx, &dynamodb.QueryInput{
-				TableName:              aws.String(tableName),
-				KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":pk": S(pk), ":prefix": S(prefix),
-				},
-				ConsistentRead:    aws.Bool(consistent),
-				ExclusiveStartKey: start,
-			})
+			out, err := db.Query(ctx, &in)
 			if err != nil {
 				yield(nil, err)
 				return
@@ -111,7 +128,7 @@ func QueryPrefix(ctx context.Context, db *dynamodb.Client, tableName, pk, prefix
 			if len(out.LastEvaluatedKey) == 0 {
 				return
 			}
-			start = out.LastEvaluatedKey
+			in.ExclusiveStartKey = out.LastEvaluatedKey
 		}
 	}
 }

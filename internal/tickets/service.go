@@ -184,7 +184,13 @@ func (s *Service) apply(ctx context.Context, t Target, ev *contract.Event, sig S
 		}
 	}
 	if !sig.Raise {
-		if quiet := !found || (!f.Creating && (f.State == StateNone || f.State == StateResolved)); quiet {
+		quiet := !found || (!f.Creating && (f.State == StateNone || f.State == StateResolved))
+		if quiet && sig.Removal {
+			// A removal clears every kind of fault the account could have:
+			// those without a ticket to resolve are not worth a write.
+			return Result{Fault: key, Signal: sig, Action: ActionSkipped, TicketID: f.TicketID, Reason: "no open ticket for this fault", Noop: true}
+		}
+		if quiet {
 			if r, ok := s.quietClear(ctx, key, f, found, ev, sig, now); ok {
 				return r
 			}
@@ -529,6 +535,12 @@ func (o *op) create(ctx context.Context, prefix string, company managedid.Compan
 			return "", 0, "", err
 		}
 	}
+	// A ConnectWise callback about the ticket finds the fault by the
+	// reference in its externalXRef (callback.go): recorded before the
+	// ticket exists.
+	if err := o.s.Faults.SaveRef(ctx, o.key); err != nil {
+		return "", 0, "", err
+	}
 	tk := &connectwise.Ticket{
 		Summary:            forCW(o.summary(company), summaryField),
 		Company:            &connectwise.Reference{ID: company.ID},
@@ -668,7 +680,11 @@ func (o *op) clear(ctx context.Context) (Action, int, string, error) {
 		return "", 0, "", err
 	}
 	if o.f.NoteAddedFor != changeResolve {
-		if err := o.note(ctx, "Resolved automatically: the fault has cleared.\n\n"+o.sig.Details, noteResolution); err != nil {
+		why := "Resolved automatically: the fault has cleared."
+		if o.sig.Removal {
+			why = "Resolved automatically: the account was removed from the backup service, so this fault no longer applies."
+		}
+		if err := o.note(ctx, why+"\n\n"+o.sig.Details, noteResolution); err != nil {
 			return "", 0, "", err
 		}
 		// Saved even if the close below fails: its retry adds no second note.

@@ -22,6 +22,9 @@ type Signal struct {
 	EventType contract.NotificationKind
 	Headline  string // "Backup failed", "No backup", …
 	Details   string // what happened, for the description and notes
+	// Removal: a clearing signal of an account.removed event (its ticket
+	// is resolved with a note saying the account was removed).
+	Removal bool
 }
 
 // FaultKind names a kind of fault. Notification kinds are fault kinds;
@@ -46,8 +49,26 @@ var headlines = map[contract.NotificationKind]string{
 //     healthy clears it.
 //   - notification raised raises its kind with its severity; cleared clears it.
 //   - usage.snapshot says nothing about faults.
+//   - account.removed (contract v1.1) clears every fault kind of the
+//     account, so that its open tickets are resolved with a note saying why.
+//     (customer.removed only stops the customer's data pushes.)
 func SignalsOf(ev *contract.Event) []Signal {
 	switch ev.Type {
+	case contract.TypeAccountRemoved:
+		acct := *ev.Removal.Account
+		d := fmt.Sprintf("The account %s was removed from the backup service at %s.", accountLabel(&acct), ev.OccurredAt.UTC().Format("2006-01-02 15:04 MST"))
+		if ev.Removal.Reason != "" {
+			d += "\nReason: " + ev.Removal.Reason
+		}
+		var out []Signal
+		for _, k := range contract.NotificationKinds {
+			out = append(out, Signal{Fault: FaultKind(k), Account: &acct, Severity: contract.SeverityInfo, EventType: k, Headline: headlines[k], Details: d, Removal: true})
+		}
+		for _, svc := range contract.Services {
+			out = append(out, Signal{Fault: FaultKind("service_" + string(svc)), Account: &acct, Severity: contract.SeverityInfo, Details: d, Removal: true,
+				Headline: fmt.Sprintf("Service %s", strings.ReplaceAll(string(svc), "_", " "))})
+		}
+		return out
 	case contract.TypeBackupCompleted:
 		b := ev.Backup
 		acct := b.Account

@@ -16,6 +16,9 @@ func Period(t time.Time) string { return t.UTC().Format("2006-01") }
 // A backup of an earlier period than the stored one changes nothing; one of a
 // later period starts the counts again.
 func ApplyBackup(a Account, b *contract.BackupCompleted, at time.Time) Account {
+	if a.Removed() && !at.After(a.RemovedAt) {
+		return a // older than the account's removal
+	}
 	if b.Result != contract.ResultFailure && at.After(a.LastGoodAt) {
 		a.LastGoodAt = at
 	}
@@ -52,7 +55,7 @@ func ApplyBackup(a Account, b *contract.BackupCompleted, at time.Time) Account {
 // ApplyStatus returns the account state after a service.status event about
 // the account.
 func ApplyStatus(a Account, s *contract.ServiceStatus, at time.Time) Account {
-	if at.Before(a.AsOf) || s.Account == nil {
+	if at.Before(a.AsOf) || s.Account == nil || (a.Removed() && !at.After(a.RemovedAt)) {
 		return a
 	}
 	a.AsOf = at
@@ -88,5 +91,30 @@ func ApplySnapshot(c Customer, u *contract.UsageSnapshot, at time.Time) Customer
 	set(&c.FilteringMailboxes, u.FilteringMailboxes)
 	set(&c.ShadowProtectServers, u.ShadowProtectServers)
 	set(&c.ShadowProtectDesktops, u.ShadowProtectDesktops)
+	return c
+}
+
+// ApplyAccountRemoved returns the account state after an account.removed
+// event that occurred at at: removed, unless an event newer than the
+// removal was applied already (it re-added the account).
+func ApplyAccountRemoved(a Account, r *contract.Removal, at time.Time) Account {
+	if at.After(a.RemovedAt) {
+		a.RemovedAt = at
+	}
+	if r != nil && r.Account != nil {
+		a.AccountID = r.Account.ID
+		if a.Name == "" {
+			a.Name = r.Account.Name
+		}
+	}
+	return a
+}
+
+// ApplyCustomerRemoved returns the customer state after a customer.removed
+// event that occurred at at.
+func ApplyCustomerRemoved(c Customer, at time.Time) Customer {
+	if at.After(c.RemovedAt) {
+		c.RemovedAt = at
+	}
 	return c
 }

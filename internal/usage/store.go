@@ -89,6 +89,14 @@ func (s *Store) RecordEvent(ctx context.Context, partnerID, eventID string, ev *
 		return s.updateCustomer(ctx, partnerID, ev.Customer, func(c Customer) Customer {
 			return ApplySnapshot(c, ev.Usage, ev.OccurredAt)
 		})
+	case contract.TypeAccountRemoved:
+		return s.updateAccount(ctx, partnerID, ev.Customer, ev.Removal.Account.ID, "", func(a Account) Account {
+			return ApplyAccountRemoved(a, ev.Removal, ev.OccurredAt)
+		})
+	case contract.TypeCustomerRemoved:
+		return s.updateCustomer(ctx, partnerID, ev.Customer, func(c Customer) Customer {
+			return ApplyCustomerRemoved(c, ev.OccurredAt)
+		})
 	}
 	return s.ensureCustomer(ctx, partnerID, ev.Customer)
 }
@@ -198,7 +206,7 @@ func (s *Store) updateAccount(ctx context.Context, partnerID string, cust contra
 
 // customerFields are the usage attributes of the customer item (the sync
 // slot's attributes on the same item are left alone).
-var customerFields = []string{"archivingMailboxes", "filteringMailboxes", "shadowProtectServers", "shadowProtectDesktops", "usageAsOf"}
+var customerFields = []string{"archivingMailboxes", "filteringMailboxes", "shadowProtectServers", "shadowProtectDesktops", "usageAsOf", "removedAt"}
 
 func (s *Store) updateCustomer(ctx context.Context, partnerID string, cust contract.Customer, apply func(Customer) Customer) error {
 	customerID := cust.ID

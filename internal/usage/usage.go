@@ -43,7 +43,15 @@ type Account struct {
 	// Applied are the ids of the newest backup events counted (at most
 	// AppliedKept), so that a repeat is counted once.
 	Applied []string `json:"applied,omitempty"`
+	// RemovedAt is the time of the newest account.removed event (contract
+	// v1.1). The account is removed while no event newer than that has
+	// been applied (Removed); an older event changes nothing.
+	RemovedAt time.Time `json:"removedAt,omitzero"`
 }
+
+// Removed reports whether the account is removed: its removal is at least
+// as new as every event applied to it.
+func (a Account) Removed() bool { return !a.RemovedAt.IsZero() && !a.RemovedAt.Before(a.AsOf) }
 
 // Customer is the stored customer-wide state: countable usage from
 // usage.snapshot events (nil = never reported), each with its own time.
@@ -56,4 +64,21 @@ type Customer struct {
 	ShadowProtectServers  *int      `json:"shadowProtectServers,omitempty"`
 	ShadowProtectDesktops *int      `json:"shadowProtectDesktops,omitempty"`
 	UsageAsOf             time.Time `json:"usageAsOf,omitzero"`
+	// RemovedAt is the time of the newest customer.removed event.
+	RemovedAt time.Time `json:"removedAt,omitzero"`
+}
+
+// Removed reports whether the customer is removed: a customer.removed
+// event is newer than its usage snapshot and than every event applied to
+// its accounts (a newer event re-adds it).
+func (c Customer) Removed(accts []Account) bool {
+	if c.RemovedAt.IsZero() || c.UsageAsOf.After(c.RemovedAt) {
+		return false
+	}
+	for _, a := range accts {
+		if a.AsOf.After(c.RemovedAt) {
+			return false
+		}
+	}
+	return true
 }

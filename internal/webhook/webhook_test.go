@@ -677,6 +677,52 @@ func TestEverySampleIsAccepted(t *testing.T) {
 	}
 }
 
+// The removal events of contract 1.1 are accepted and enqueued as sent; the
+// same body marked 1.0 is refused with 400 naming the type and the version
+// it needs, and nothing is enqueued.
+func TestRemovalEvents(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"account-removed", "customer-removed"} {
+		body := sampleBody(t, name)
+		if !strings.Contains(body, `"specVersion": "1.1"`) {
+			t.Fatalf("%s is not a 1.1 sample:\n%s", name, body)
+		}
+		hs := newHarness(t)
+		req := request(t, body, now)
+		resp := send(t, hs.h, req)
+		if resp.status != 202 || resp.body != `{"eventId":"msg_1","status":"accepted"}` {
+			t.Fatalf("%s: %d %s, want 202 accepted", name, resp.status, resp.body)
+		}
+		checkLog(t, hs, req, 202, OutcomeAccepted)
+		if len(hs.queue.msgs) != 1 {
+			t.Fatalf("%s: %d messages enqueued, want 1", name, len(hs.queue.msgs))
+		}
+		e, err := contract.Parse(hs.queue.msgs[0].Event)
+		if err != nil {
+			t.Fatalf("%s: queued event does not parse: %v", name, err)
+		}
+		if e.SpecVersion != contract.SpecVersion11 || e.Removal == nil || (e.Type == contract.TypeAccountRemoved) != (e.Removal.Account != nil) {
+			t.Errorf("%s: queued event = %+v, removal %+v", name, e, e.Removal)
+		}
+
+		hs = newHarness(t)
+		req = request(t, strings.Replace(body, `"specVersion": "1.1"`, `"specVersion": "1.0"`, 1), now)
+		resp = send(t, hs.h, req)
+		if resp.status != 400 {
+			t.Fatalf("%s in 1.0: %d %s, want 400", name, resp.status, resp.body)
+		}
+		m := decodeBody(t, resp)
+		typ := strings.ReplaceAll(name, "-", ".")
+		if want := "type: " + typ + ` needs specVersion "1.1" (not "1.0")`; m["error"] != want || m["field"] != "type" {
+			t.Errorf("%s in 1.0: answer %s, want error %q on field type", name, resp.body, want)
+		}
+		checkLog(t, hs, req, 400, OutcomeInvalidEvent)
+		if len(hs.queue.msgs) != 0 {
+			t.Errorf("%s in 1.0: %d messages enqueued", name, len(hs.queue.msgs))
+		}
+	}
+}
+
 func TestDeliveryStateString(t *testing.T) {
 	t.Parallel()
 	if DeliveryNew.String() != "new" || DeliveryDone.String() != "done" || DeliveryInFlight.String() != "in-flight" || DeliveryState(0).String() != "DeliveryState(0)" {
@@ -816,7 +862,7 @@ func TestCommittedAPIGatewayEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) < 13 {
+	if len(entries) < 15 {
 		t.Fatalf("%d API Gateway events, want one per sample (go run ./infra/signevents)", len(entries))
 	}
 	for _, e := range entries {

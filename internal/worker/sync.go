@@ -46,6 +46,9 @@ func synchronizes(p *partner.Partner, ev *contract.Event) bool {
 	if !in.UpdateBackupStatistics && !in.UpdateInvoiceDescriptions && len(in.Billing) == 0 {
 		return false
 	}
+	if ev.Type == contract.TypeAccountRemoved || ev.Type == contract.TypeCustomerRemoved {
+		return true // billing must stop, whatever the rules say
+	}
 	for _, r := range p.Rules {
 		if r.Action != partner.ActionSynchronize {
 			continue
@@ -195,6 +198,18 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 	}
 
 	fp := fingerprint(p, customer.ManagedID(), figs)
+	if figs.CustomerRemoved && fp == slot.State.Pushed {
+		// customer.removed: its zeros were pushed once; nothing more is
+		// pushed for it (not even by "sync now"), until an event newer than
+		// the removal re-adds it.
+		slot.Pushed, slot.PushedAt = fp, slot.State.PushedAt
+		if err := slots.Complete(context.WithoutCancel(ctx), slot, w.now()); err != nil {
+			log.WarnContext(ctx, "complete sync slot", "error", err)
+		}
+		w.record(ctx, log, entry(eventlog.WhatSync, eventlog.OutcomeSkipped, fmt.Sprintf(
+			"customer removed: its quantities were set to 0 at %s; nothing more is pushed for it", slot.State.PushedAt.Format(time.RFC3339))))
+		return false
+	}
 	if !force && fp == slot.State.Pushed && w.now().Sub(slot.State.PushedAt) < FullCompareEvery {
 		slot.Pushed, slot.PushedAt = fp, slot.State.PushedAt
 		if err := slots.Complete(context.WithoutCancel(ctx), slot, w.now()); err != nil {
@@ -253,11 +268,25 @@ func (w *Worker) syncCustomer(ctx context.Context, log *slog.Logger, t tickets.T
 // pushData pushes what changed of the customer's figures. clean reports
 // that every part was pushed (no part failed): ConnectWise now holds figs.
 func (w *Worker) pushData(ctx context.Context, log *slog.Logger, t tickets.Target, customer contract.Customer, company managedid.Company, figs datasync.Figures, base eventlog.Entry, body json.RawMessage, calls *atomic.Int64, started time.Time) (clean bool, err error) {
-	res, err := datasync.Sync(ctx, datasync.Request{Partner: t.Partner, CW: t.CW, CompanyID: company.ID, ManagedID: customer.ManagedID(), Figures: figs})
+	req := datasync.Request{Partner: t.Partner, CW: t.CW, CompanyID: company.ID, ManagedID: customer.ManagedID(), Figures: figs}
+	if figs.CustomerRemoved {
+		req.Note = "customer removed from the backup service (customer.removed): every billed quantity set to 0, once"
+	}
+	var baselines map[string]audit.Baseline
+	if w.Sync != nil && w.Sync.Audit != nil && len(t.Partner.Integration.Billing) > 0 {
+		if baselines, err = w.Sync.Audit.Baselines(ctx, t.Partner.ID, customer.ID); err != nil {
+			return false, err
+		}
+		req.Written = make(map[string]string, len(baselines))
+		for k, b := range baselines {
+			req.Written[k] = b.Value
+		}
+	}
+	res, err := datasync.Sync(ctx, req)
 	if err != nil {
 		return false, err
 	}
-	w.audit(ctx, log, t.Partner.ID, customer.ID, base.EventID, res.Changes)
+	w.audit(ctx, log, t.Partner.ID, customer.ID, base.EventID, baselines, res)
 	byWhat := map[string][]string{}
 	var order []string
 	for _, c := range res.Changes {
@@ -349,25 +378,75 @@ func (c ClearedTimes) ClearedAt(ctx context.Context, k tickets.FaultKey) (time.T
 }
 
 // audit records the sync's changes to agreement additions in the billing
-// audit trail (package audit). ConnectWise already holds them, so a record
-// that cannot be written is an ERROR line (alarm-worthy), not a retry.
-func (w *Worker) audit(ctx context.Context, log *slog.Logger, partnerID, customerID, eventID string, changes []datasync.Change) {
+// audit trail (package audit), the drifts it found (in the trail and in the
+// partner's drift list) and the fields' new baselines. ConnectWise already
+// holds the changes, so a record that cannot be written is an ERROR line
+// (alarm-worthy), not a retry.
+func (w *Worker) audit(ctx context.Context, log *slog.Logger, partnerID, customerID, eventID string, written map[string]audit.Baseline, res datasync.Result) {
 	if w.Sync == nil || w.Sync.Audit == nil {
 		return
 	}
+	now := w.now()
+	entry := func(a datasync.AdditionRef, kind, field, from, to, note string) audit.Entry {
+		return audit.Entry{PartnerID: partnerID, CustomerID: customerID, At: now, Kind: kind,
+			AgreementID: a.AgreementID, AdditionID: a.AdditionID, Product: a.Product,
+			Service: string(a.Service), Field: field, From: from, To: to, EventID: eventID, Note: note}
+	}
 	var es []audit.Entry
-	for _, c := range changes {
+	var drifts []audit.Drift
+	changed := map[string]bool{}
+	update := map[string]audit.Baseline{}
+	for _, d := range res.Drifts {
+		key := datasync.FieldKey(d.Addition.AgreementID, d.Addition.AdditionID, d.Field)
+		if d.Kept {
+			if written[key].KeptFound == d.Found {
+				continue // reported when first found
+			}
+			update[key] = audit.Baseline{Value: d.Written, KeptFound: d.Found}
+		}
+		action, note := audit.DriftOverwritten, fmt.Sprintf("a person set %s to %q in ConnectWise (the service last wrote %q); the measured %q replaced it", d.Field, d.Found, d.Written, d.Measured)
+		if d.Kept {
+			action, note = audit.DriftKept, fmt.Sprintf("a person set %s to %q in ConnectWise (the service last wrote %q); kept, as the partner respects manual edits (measured: %q)", d.Field, d.Found, d.Written, d.Measured)
+		}
+		es = append(es, entry(d.Addition, audit.KindDrift, d.Field, d.Written, d.Found, note))
+		drifts = append(drifts, audit.Drift{PartnerID: partnerID, CustomerID: customerID, DetectedAt: now,
+			AgreementID: d.Addition.AgreementID, AdditionID: d.Addition.AdditionID, Product: d.Addition.Product, Service: string(d.Addition.Service),
+			Field: d.Field, Written: d.Written, Found: d.Found, Measured: d.Measured, Action: action, EventID: eventID})
+	}
+	for _, c := range res.Changes {
 		if c.Addition == nil {
 			continue
 		}
-		es = append(es, audit.Entry{PartnerID: partnerID, CustomerID: customerID, At: w.now(),
-			AgreementID: c.Addition.AgreementID, AdditionID: c.Addition.AdditionID, Product: c.Addition.Product,
-			Service: string(c.Addition.Service), Field: c.Field, From: audit.Value(c.From), To: audit.Value(c.To), EventID: eventID})
+		changed[datasync.FieldKey(c.Addition.AgreementID, c.Addition.AdditionID, c.Field)] = true
+		es = append(es, entry(*c.Addition, audit.KindChange, c.Field, datasync.ValueText(c.From), datasync.ValueText(c.To), c.Note))
 	}
-	if len(es) == 0 {
-		return
+	for _, h := range res.Held {
+		k := h.Key()
+		if last, ok := written[k]; ok && last == (audit.Baseline{Value: h.Value}) {
+			continue
+		}
+		update[k] = audit.Baseline{Value: h.Value}
+		if _, known := written[k]; !known && !changed[k] {
+			// First reading of a field that already held the measured
+			// value: the trail starts from it (the statement's opening).
+			es = append(es, entry(h.Addition, audit.KindBaseline, h.Field, h.Value, h.Value, "the addition already held the measured value when the service first read it"))
+		}
 	}
-	if err := w.Sync.Audit.Record(context.WithoutCancel(ctx), es...); err != nil {
-		log.ErrorContext(ctx, "billing audit trail write failed; the changes were made in ConnectWise", "error", err, "changes", len(es))
+	ctx = context.WithoutCancel(ctx)
+	if err := w.Sync.Audit.Record(ctx, es...); err != nil {
+		log.ErrorContext(ctx, "billing audit trail write failed; the changes were made in ConnectWise", "error", err, "entries", len(es))
+	}
+	if err := w.Sync.Audit.RecordDrift(ctx, drifts...); err != nil {
+		log.ErrorContext(ctx, "drift report write failed", "error", err, "drifts", len(drifts))
+	}
+	if len(update) > 0 {
+		all := maps.Clone(written)
+		if all == nil {
+			all = map[string]audit.Baseline{}
+		}
+		maps.Copy(all, update)
+		if err := w.Sync.Audit.SetBaselines(ctx, partnerID, customerID, now, all); err != nil {
+			log.ErrorContext(ctx, "billing baseline write failed; the next sync may report a drift that is not one", "error", err)
+		}
 	}
 }

@@ -290,6 +290,8 @@ func (w *Worker) handleRecord(ctx context.Context, rec events.SQSMessage) (retEr
 		return w.probe(ctx, log, &m)
 	case queue.JobReplay:
 		return w.replay(ctx, log, &m)
+	case queue.JobTicketChanged:
+		return w.ticketChanged(ctx, log, &m)
 	}
 	switch w.run(ctx, log, &m, false) {
 	case fateRetry:
@@ -797,4 +799,54 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// ticketChanged handles a ConnectWise callback about a ticket (package
+// callback), outside the claim: it re-reads the ticket from ConnectWise and
+// records what a person did on its fault (tickets.Service.TicketChanged),
+// which is the same however often it runs, so a repeat or a replay changes
+// nothing and costs no write. Most callbacks are about the service's own
+// changes (a ticket it opened, noted or resolved): they write nothing, and
+// only the function's log says so. What a person did gets an event log
+// line. A partner whose ConnectWise is paused (package health) drops the
+// callback with a log line: the next failure reads the ticket anyway.
+func (w *Worker) ticketChanged(ctx context.Context, log *slog.Logger, m *queue.Message) error {
+	started := w.now()
+	var calls atomic.Int64
+	ctx = withCallCounter(ctx, &calls)
+	if w.Health != nil {
+		st, err := w.Health.Get(ctx, m.PartnerID)
+		if err != nil {
+			return fmt.Errorf("read partner health: %w", err)
+		}
+		if st.Holding() {
+			log.WarnContext(ctx, "connectwise callback dropped: the partner is paused; the next failure reads the ticket", "ticketId", m.TicketID)
+			return nil
+		}
+	}
+	base := eventlog.Entry{PartnerID: m.PartnerID, EventID: m.EventID, At: started, EventType: "connectwise.callback", Subject: fmt.Sprintf("ticket/%d", m.TicketID)}
+	target, err := w.target(ctx, m.PartnerID, false)
+	if err != nil {
+		if w.recordFailure(ctx, log, base, eventlog.WhatTicket, m.Event, err, &calls, started) {
+			return errors.New("transient failure; retry")
+		}
+		return nil
+	}
+	r := w.Tickets.TicketChanged(ctx, target, m.TicketID, m.XRef)
+	base.CustomerID = r.Fault.CustomerID
+	if r.Err != nil {
+		if w.recordFailure(ctx, log, base, eventlog.WhatTicket, m.Event, r.Err, &calls, started) {
+			return errors.New("transient failure; retry")
+		}
+		return nil
+	}
+	if r.Action == tickets.ActionSkipped {
+		log.InfoContext(ctx, "connectwise callback: nothing to record", "ticketId", m.TicketID, "reason", r.Reason, "calls", calls.Load())
+		return nil
+	}
+	e := base
+	e.What, e.Outcome, e.TicketID, e.Message = eventlog.WhatTicket, eventlog.OutcomeDone, r.TicketID, r.Reason
+	e.Calls, e.DurationMS = int(calls.Load()), w.now().Sub(started).Milliseconds()
+	w.record(ctx, log, e)
+	return nil
 }

@@ -31,6 +31,10 @@
 // initialDescription into its first note (detailDescriptionFlag) without ever
 // returning the field, answers 200 and changes nothing for a PATCH of a
 // reference sub-path such as status/id, and 404 for a deleted ticket.
+//
+// Callbacks registered at /system/callbacks are delivered, signed and
+// asynchronously, when tickets change (see callbacks.go, CallbackDeliveries
+// and WaitCallbacks).
 package cwsim
 
 import (
@@ -88,6 +92,12 @@ type Options struct {
 	Now func() time.Time
 	// Logger, when set, receives one line per request and server errors.
 	Logger *slog.Logger
+	// UnsignedCallbacks sends callback deliveries without the
+	// x-content-signature header.
+	UnsignedCallbacks bool
+	// CallbackRetryDelay is the wait between two attempts of a callback
+	// delivery; default 1 s.
+	CallbackRetryDelay time.Duration
 }
 
 // Sim is a ConnectWise simulator. Create it with New, seed it (AddMember,
@@ -110,6 +120,8 @@ type Sim struct {
 
 	callMu sync.Mutex
 	calls  []Call
+
+	hooks callbackHub // callback deliveries (callbacks.go)
 
 	srvMu   sync.Mutex
 	srv     *http.Server
@@ -146,6 +158,7 @@ func New(opts Options) *Sim {
 		s.ca, s.caErr = sharedCA()
 	}
 	s.st.init()
+	s.hooks.init()
 	return s
 }
 
@@ -245,6 +258,8 @@ func (s *Sim) URL() string {
 func (s *Sim) APIURL() string { return s.URL() + s.base }
 
 // Close stops the server, drops open connections and ends pending delays.
+// It drops the queued callback deliveries, stops those in flight and
+// returns once their goroutines have ended.
 func (s *Sim) Close() {
 	s.closeMu.Do(func() { close(s.done) })
 	s.srvMu.Lock()
@@ -253,6 +268,7 @@ func (s *Sim) Close() {
 	if srv != nil {
 		_ = srv.Close()
 	}
+	s.hooks.close()
 }
 
 // member is an API member (or integrator login) allowed to call the API.
@@ -395,6 +411,9 @@ func (s *Sim) serve(r *http.Request, rel string, body []byte) response {
 	}
 	if rest, ok := strings.CutPrefix(p, s.base); !ok || (rest != "" && rest[0] != '/') {
 		return notFound("The requested resource " + p + " was not found.")
+	}
+	if resp, ok := s.serveCallbackKey(r, rel); ok { // the callbacks' key_url: no auth
+		return resp
 	}
 	if resp, ok := s.authenticate(r); !ok {
 		return resp

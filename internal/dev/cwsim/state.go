@@ -34,6 +34,7 @@ type state struct {
 	products       []Product
 	configurations []Configuration
 	configTypes    []ConfigurationType
+	callbacks      []Callback
 }
 
 // Each kind of record numbers its ids from its own base, so that a client
@@ -43,7 +44,7 @@ var idBases = map[string]int{
 	"company": 250, "summary": 901, "solution": 61, "board": 10, "status": 100,
 	"boardType": 200, "priority": 3, "ticket": 10001, "note": 50001,
 	"agreement": 700, "addition": 3001, "product": 8001, "configuration": 1201,
-	"configType": 41,
+	"configType": 41, "callback": 5001,
 }
 
 func (st *state) init() {

@@ -230,6 +230,7 @@ func (s *Sim) createTicket(t Ticket, by string) (Ticket, []fieldError) {
 	if t.InitialDescription != "" {
 		s.storeNote(TicketNote{TicketID: t.ID, Text: t.InitialDescription, DetailDescriptionFlag: true}, by)
 	}
+	s.ticketCallbacks(actionAdded, t, Ticket{}, by)
 	return t, nil
 }
 
@@ -257,11 +258,12 @@ func (s *Sim) patchTicket(q *request) response {
 	}
 	s.settle(&t, old, apiMemberIdentifier)
 	s.st.tickets[i] = t
+	s.ticketCallbacks(actionUpdated, t, old, apiMemberIdentifier)
 	return jsonResp(http.StatusOK, t)
 }
 
 func (s *Sim) deleteTicket(q *request) response {
-	if err := s.DeleteTicket(q.ids[0]); err != nil {
+	if err := s.removeTicket(q.ids[0], apiMemberIdentifier); err != nil {
 		return ticketNotFound(q.ids[0])
 	}
 	return noContent()
@@ -347,11 +349,14 @@ func (s *Sim) postNote(q *request) response {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if indexOf(s.st.tickets, q.ids[0]) < 0 {
+	i := indexOf(s.st.tickets, q.ids[0])
+	if i < 0 {
 		return ticketNotFound(q.ids[0])
 	}
 	n.TicketID = q.ids[0]
-	return jsonResp(http.StatusCreated, s.storeNote(n, apiMemberIdentifier))
+	n = s.storeNote(n, apiMemberIdentifier)
+	s.ticketCallbacks(actionUpdated, s.st.tickets[i], s.st.tickets[i], apiMemberIdentifier)
+	return jsonResp(http.StatusCreated, n)
 }
 
 func (st *state) ticketNotes(ticketID int) []TicketNote {
@@ -406,11 +411,14 @@ func (s *Sim) AddNote(ticketID int, n TicketNote) (TicketNote, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if indexOf(s.st.tickets, ticketID) < 0 {
+	i := indexOf(s.st.tickets, ticketID)
+	if i < 0 {
 		return TicketNote{}, errNotFound("ticket", ticketID)
 	}
 	n.TicketID = ticketID
-	return s.storeNote(n, personIdentifier), nil
+	n = s.storeNote(n, personIdentifier)
+	s.ticketCallbacks(actionUpdated, s.st.tickets[i], s.st.tickets[i], personIdentifier)
+	return n, nil
 }
 
 // changeTicket applies f to a copy of ticket id (Sim.mu held while f
@@ -430,6 +438,7 @@ func (s *Sim) changeTicket(id int, f func(t *Ticket)) error {
 	}
 	s.settle(&t, old, personIdentifier)
 	s.st.tickets[i] = t
+	s.ticketCallbacks(actionUpdated, t, old, personIdentifier)
 	return nil
 }
 
@@ -454,14 +463,19 @@ func (s *Sim) SetTicketStatus(id, statusID int) error {
 	return s.changeTicket(id, func(t *Ticket) { t.Status = Ref{ID: statusID} })
 }
 
-// DeleteTicket deletes a ticket and its notes; GET then answers 404.
-func (s *Sim) DeleteTicket(id int) error {
+// DeleteTicket deletes a ticket and its notes as a person would; GET then
+// answers 404.
+func (s *Sim) DeleteTicket(id int) error { return s.removeTicket(id, personIdentifier) }
+
+// removeTicket deletes a ticket and its notes, by the API or a person.
+func (s *Sim) removeTicket(id int, by string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := indexOf(s.st.tickets, id)
 	if i < 0 {
 		return errNotFound("ticket", id)
 	}
+	s.ticketCallbacks(actionDeleted, s.st.tickets[i], s.st.tickets[i], by)
 	s.st.tickets = slices.Delete(s.st.tickets, i, i+1)
 	s.st.notes = slices.DeleteFunc(s.st.notes, func(n TicketNote) bool { return n.TicketID == id })
 	return nil

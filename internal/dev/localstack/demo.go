@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/contract"
 	"github.com/efs-cw/backupbridge/internal/dev/cwsim"
 	"github.com/efs-cw/backupbridge/internal/partner"
+	"github.com/efs-cw/backupbridge/internal/tickets"
 )
 
 // Demo is the seeded demo partner and what the simulator holds for it.
@@ -96,4 +98,26 @@ func SeedDemo(ctx context.Context, sim *cwsim.Sim, svc *Service) (*Demo, error) 
 var DemoCustomers = []contract.Customer{
 	{ID: "1001", Name: "Acme Dental"},
 	{ID: "1002", Name: "Birch Legal"},
+}
+
+// RegisterCallback registers the demo partner's ConnectWise callback at
+// the simulator, pointing at the local stack's baseURL.
+func (d *Demo) RegisterCallback(ctx context.Context, sim *cwsim.Sim, svc *Service, baseURL string) error {
+	opts, err := d.Partner.ClientOptions(d.Secrets)
+	if err != nil {
+		return err
+	}
+	opts.HTTPClient = sim.Client()
+	cw, err := connectwise.NewClient(ctx, opts)
+	if err != nil {
+		return err
+	}
+	board, err := (&tickets.Boards{}).Configured(ctx, cw, d.Partner)
+	if err != nil {
+		return fmt.Errorf("demo board: %w", err)
+	}
+	if _, err := svc.Admin.Callbacks.Register(ctx, cw, d.Partner.ID, board.ID, baseURL, time.Now()); err != nil {
+		return fmt.Errorf("register the demo callback: %w", err)
+	}
+	return nil
 }

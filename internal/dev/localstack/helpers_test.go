@@ -248,9 +248,14 @@ func (h *harness) events(q eventlog.Query) []eventlog.Entry {
 // event builds an event body.
 func event(typ string, customerID string, at time.Time, data string) []byte {
 	name := map[string]string{"1001": "Acme Dental", "1002": "Birch Legal", "1003": "Cedar Clinic"}[customerID]
-	key := map[string]string{"backup.completed": "backup", "notification": "notification", "service.status": "status", "usage.snapshot": "usage"}[typ]
-	return fmt.Appendf(nil, `{"specVersion":"1.0","type":%q,"occurredAt":%q,"customer":{"id":%q,"name":%q},%q:%s}`,
-		typ, at.UTC().Format(time.RFC3339), customerID, name, key, data)
+	key := map[string]string{"backup.completed": "backup", "notification": "notification", "service.status": "status", "usage.snapshot": "usage",
+		"account.removed": "removal", "customer.removed": "removal"}[typ]
+	version := "1.0"
+	if key == "removal" {
+		version = "1.1"
+	}
+	return fmt.Appendf(nil, `{"specVersion":%q,"type":%q,"occurredAt":%q,"customer":{"id":%q,"name":%q},%q:%s}`,
+		version, typ, at.UTC().Format(time.RFC3339), customerID, name, key, data)
 }
 
 func backup(result string, account string, at time.Time) string {

@@ -261,7 +261,9 @@ func TestDeletedTicketIsForgottenAndNextFailureOpensNew(t *testing.T) {
 		t.Fatalf("after delete: %+v, want a new open ticket (old %d %q)", got, first.ID, first.ExternalXRef)
 	}
 	var why bool
-	for _, e := range h.ticketEntries(string(tickets.ActionOpened)) {
+	for _, e := range h.ticketLog(false) {
+		// Said by ConnectWise's callback at once (package callback), or by
+		// the failure that found the ticket gone.
 		why = why || strings.Contains(e.Message, "deleted")
 	}
 	if !why {
@@ -332,7 +334,8 @@ func TestClosedByHandWhileFailingNotesOnceAndNewTicketAfterRecurrence(t *testing
 }
 
 // A technician merges the ticket into another one (ConnectWise closes it):
-// treated like a ticket closed by hand.
+// ConnectWise's callback tells the service at once, and the fault follows
+// the parent ticket: the repeats note the parent, never reopen the child.
 func TestMergedTicketIsNotReopened(t *testing.T) {
 	h := start(t)
 	demo := h.st.Demo.Sim
@@ -345,6 +348,7 @@ func TestMergedTicketIsNotReopened(t *testing.T) {
 	if err := h.sim.MergeTicket(tk.ID, parent.ID); err != nil {
 		t.Fatal(err)
 	}
+	h.settle() // ConnectWise's callback about the merge, seconds later
 	for range 3 {
 		h.clock.Add(2 * time.Hour)
 		h.deliver(h.failure("ACME-SRV01"))
@@ -355,8 +359,11 @@ func TestMergedTicketIsNotReopened(t *testing.T) {
 	if got := h.ticket(tk.ID); !got.ClosedFlag {
 		t.Fatalf("merged ticket reopened: %+v", got)
 	}
-	if _, internal, _ := notesOf(h.sim, tk.ID); len(internal) != 1 {
-		t.Errorf("internal notes on the merged ticket = %d, want 1", len(internal))
+	if detail, internal, _ := notesOf(h.sim, tk.ID); len(internal) != 0 || len(detail) != 1 {
+		t.Errorf("notes added to the merged ticket (want only its description): %+v %+v", detail, internal)
+	}
+	if detail, _, _ := notesOf(h.sim, parent.ID); len(detail) == 0 {
+		t.Errorf("the parent ticket got no note of the repeated failures")
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/efs-cw/backupbridge/internal/callback"
 	"io"
 	"log/slog"
 	"net/http"
@@ -123,8 +124,11 @@ type Options struct {
 // has), and the stores the tests and the demo seeding use.
 type Service struct {
 	Webhook *webhook.Handler
-	Worker  *worker.Worker
-	Resync  *resync.Resync
+	// Callbacks is the ConnectWise callback endpoint (the webhook function's
+	// second route).
+	Callbacks *callback.Handler
+	Worker    *worker.Worker
+	Resync    *resync.Resync
 	// Monitor is the partners' health tick (the resync function's health
 	// schedule).
 	Monitor *health.Monitor
@@ -285,7 +289,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		deps.Secrets = opts.WrapSecrets(secrets)
 	}
 	st.Service = &Service{
-		Webhook: webhookfn.New(cfg, deps),
+		Webhook:   webhookfn.New(cfg, deps),
+		Callbacks: webhookfn.Callbacks(cfg, deps),
 		Worker: workerfn.New(cfg, deps, workerfn.Options{
 			Retry:      opts.Retry,
 			RetryBase:  time.Duration(opts.VisibilityTimeout) * time.Second,
@@ -360,6 +365,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	st.URL = st.gw.URL
+	if st.Demo != nil {
+		// The demo partner listens to the simulator's ticket changes, as
+		// partner setup does (package callback).
+		if err := st.Demo.RegisterCallback(ctx, st.Sim, st.Service, st.URL); err != nil {
+			return nil, err
+		}
+	}
 	return st, nil
 }
 
@@ -374,6 +386,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 func routes(svc *Service, operatorToken string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(webhook.Route, svc.Webhook.Routes())
+	mux.Handle(callback.Route, svc.Callbacks.Routes())
 	mux.Handle("/v1/admin/", OperatorAuth(operatorToken, svc.Admin.Routes()))
 	con := svc.Console.Routes()
 	mux.Handle("GET /console", con)

@@ -126,6 +126,14 @@ func (h *harness) settle() {
 		if ctx.Err() != nil {
 			h.t.Fatalf("queues did not drain: %d messages left", h.depth())
 		}
+		if h.sim != nil {
+			// ConnectWise's callbacks about what the last messages did
+			// to tickets are delivered (and enqueued) before the queues
+			// are read again.
+			if err := h.sim.WaitCallbacks(ctx); err != nil {
+				h.t.Fatalf("callbacks: %v", err)
+			}
+		}
 		received := 0
 		for _, src := range []*localaws.EventSource{&es, &ss} {
 			res, err := src.PollOnce(ctx)

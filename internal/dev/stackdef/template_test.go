@@ -657,6 +657,7 @@ func TestRoutes(t *testing.T) {
 		"AdminFunction ANY /console/{proxy+}",
 		"AdminFunction ANY /v1/admin/{proxy+}",
 		"AdminFunction GET /console",
+		"WebhookFunction POST /v1/partners/{partnerId}/callbacks/{token}",
 		"WebhookFunction POST /v1/partners/{partnerId}/events",
 	}
 	if !slices.Equal(routes, want) {

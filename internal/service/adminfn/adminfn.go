@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/efs-cw/backupbridge/internal/audit"
+	"github.com/efs-cw/backupbridge/internal/callback"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,6 +40,7 @@ func New(cfg service.Config, d service.Deps) *admin.API {
 		Customers:  &syncslot.Slots{DB: d.DynamoDB, Table: cfg.TableName},
 		Health:     &health.Store{DB: d.DynamoDB, Table: cfg.TableName},
 		Audit:      &audit.Store{DB: d.DynamoDB, Table: cfg.TableName},
+		Callbacks:  &callback.Store{DB: d.DynamoDB, Table: cfg.TableName},
 		HTTPClient: d.ConnectWiseClient(),
 		SitePolicy: cfg.SitePolicy,
 		Now:        d.Clock(),

@@ -6,9 +6,12 @@ package webhookfn
 
 import (
 	"context"
+	"net/http"
 	"time"
 
+	"github.com/efs-cw/backupbridge/internal/callback"
 	"github.com/efs-cw/backupbridge/internal/claim"
+	"github.com/efs-cw/backupbridge/internal/partner"
 	"github.com/efs-cw/backupbridge/internal/queue"
 	"github.com/efs-cw/backupbridge/internal/service"
 	"github.com/efs-cw/backupbridge/internal/webhook"
@@ -66,3 +69,25 @@ func (d *Deliveries) Complete(context.Context, string, string, time.Time) error 
 
 // Abandon has nothing to release: nothing is written before the send.
 func (d *Deliveries) Abandon(context.Context, string, string) error { return nil }
+
+// Callbacks assembles the ConnectWise callback endpoint (package callback),
+// served by the same function as the webhook: a callback is one more
+// request that authenticates and enqueues.
+func Callbacks(cfg service.Config, d service.Deps) *callback.Handler {
+	return &callback.Handler{
+		Registrations: &callback.Store{DB: d.DynamoDB, Table: cfg.TableName},
+		Partners:      &partner.Store{DB: d.DynamoDB, Table: cfg.TableName},
+		Queue:         &queue.SQS{Client: d.SQS, URL: cfg.QueueURL},
+		HTTPClient:    d.ConnectWiseClient(),
+		Now:           d.Clock(),
+		Log:           d.Log(),
+	}
+}
+
+// Routes are the function's routes: the webhook and the callback endpoint.
+func Routes(cfg service.Config, d service.Deps) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(callback.Route, Callbacks(cfg, d).Routes())
+	mux.Handle("/", New(cfg, d).Routes())
+	return mux
+}

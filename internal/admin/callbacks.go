@@ -1,0 +1,152 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/efs-cw/backupbridge/internal/connectwise"
+	"github.com/efs-cw/backupbridge/internal/partner"
+	"github.com/efs-cw/backupbridge/internal/tickets"
+)
+
+// The partner's ConnectWise callback (package callback):
+//
+//	POST   …/callbacks  register it (or refresh it: new token, current board)
+//	GET    …/callbacks  its registration and what is wrong with it
+//	DELETE …/callbacks  delete it in ConnectWise and here
+//
+// The callback URL is CallbackBaseURL, or the address this request came to
+// (API Gateway's domain: the webhook and the operator API share it).
+// Partner setup (POST …/partners) registers it too, and an update that
+// changes the board registers it again; neither fails when ConnectWise
+// cannot be reached (the answer says so, and the doctor reports it).
+
+func (a *API) baseURL(r *http.Request) string {
+	if a.CallbackBaseURL != "" {
+		return a.CallbackBaseURL
+	}
+	scheme := "https"
+	if host, _, err := net.SplitHostPort(r.Host); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			scheme = "http" // the local stack
+		}
+	}
+	return scheme + "://" + r.Host
+}
+
+// callbackTarget reads the partner, its client and its board id.
+func (a *API) callbackTarget(ctx context.Context, id string) (*partner.Partner, *connectwise.Client, int, *response) {
+	if a.Callbacks == nil {
+		r := a.internal(ctx, errors.New("admin: no callback store"))
+		return nil, nil, 0, &r
+	}
+	p, resp := a.lookup(ctx, id)
+	if resp != nil {
+		return nil, nil, 0, resp
+	}
+	s, found, err := a.secrets(ctx, id)
+	if err != nil {
+		r := a.internal(ctx, err)
+		return nil, nil, 0, &r
+	}
+	if !found {
+		r := reply(http.StatusConflict, errBody(noKeys.Problem, noKeys.Setting))
+		return nil, nil, 0, &r
+	}
+	cw, prob := a.client(ctx, p, s)
+	if prob != nil {
+		r := reply(http.StatusConflict, errBody(prob.Problem, prob.Setting))
+		return nil, nil, 0, &r
+	}
+	board, err := (&tickets.Boards{}).Configured(ctx, cw, p)
+	if err != nil {
+		r := reply(http.StatusBadGateway, errBody("the partner's board could not be read from ConnectWise: "+cwText(err), "board"))
+		return nil, nil, 0, &r
+	}
+	return p, cw, board.ID, nil
+}
+
+func (a *API) registerCallback(r *http.Request, id string) response {
+	ctx := r.Context()
+	_, cw, boardID, resp := a.callbackTarget(ctx, id)
+	if resp != nil {
+		return *resp
+	}
+	did, err := a.Callbacks.Register(context.WithoutCancel(ctx), cw, id, boardID, a.baseURL(r), a.now())
+	if err != nil {
+		return reply(http.StatusBadGateway, errBody("ConnectWise refused or failed the callback registration: "+cwText(err), ""))
+	}
+	return reply(http.StatusOK, map[string]any{"status": did})
+}
+
+func (a *API) callbackStatus(r *http.Request, id string) response {
+	ctx := r.Context()
+	_, cw, boardID, resp := a.callbackTarget(ctx, id)
+	if resp != nil {
+		return *resp
+	}
+	reg, found, err := a.Callbacks.Get(ctx, id)
+	if err != nil {
+		return a.internal(ctx, err)
+	}
+	problems, err := a.Callbacks.Check(ctx, cw, id, boardID, "")
+	if err != nil {
+		return reply(http.StatusBadGateway, errBody(cwText(err), ""))
+	}
+	out := map[string]any{"registered": found, "ok": len(problems) == 0, "problems": append([]string{}, problems...)}
+	if found {
+		out["callbackId"], out["boardId"], out["url"], out["registeredAt"] = reg.CallbackID, reg.BoardID, reg.URLPrefix+"…", reg.RegisteredAt
+	}
+	return reply(http.StatusOK, out)
+}
+
+func (a *API) unregisterCallback(r *http.Request, id string) response {
+	ctx := r.Context()
+	_, cw, _, resp := a.callbackTarget(ctx, id)
+	if resp != nil {
+		return *resp
+	}
+	n, err := a.Callbacks.Unregister(context.WithoutCancel(ctx), cw, id, a.baseURL(r))
+	if err != nil {
+		return reply(http.StatusBadGateway, errBody(cwText(err), ""))
+	}
+	return reply(http.StatusOK, map[string]any{"deleted": n})
+}
+
+// autoRegister registers the partner's callback after setup or a board
+// change; it never fails the request: it says what happened.
+func (a *API) autoRegister(r *http.Request, id string) string {
+	if a.Callbacks == nil {
+		return ""
+	}
+	resp := a.registerCallback(r, id)
+	if resp.status == http.StatusOK {
+		if m, ok := resp.body.(map[string]any); ok {
+			s, _ := m["status"].(string)
+			return s
+		}
+	}
+	if m, ok := resp.body.(map[string]string); ok {
+		return "not registered: " + strings.TrimSpace(m["error"]) + " (POST …/callbacks to try again)"
+	}
+	return "not registered (POST …/callbacks to try again)"
+}
+
+// callbackProblems is the doctor's check of the registration.
+func (a *API) callbackProblems(ctx context.Context, cw *connectwise.Client, p *partner.Partner, boardID int) []Problem {
+	if a.Callbacks == nil {
+		return nil
+	}
+	ps, err := a.Callbacks.Check(ctx, cw, p.ID, boardID, "")
+	if err != nil {
+		return []Problem{{"callbacks", "the ConnectWise callback could not be checked: " + cwText(err)}}
+	}
+	var out []Problem
+	for _, s := range ps {
+		out = append(out, Problem{"callbacks", s})
+	}
+	return out
+}

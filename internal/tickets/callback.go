@@ -1,0 +1,195 @@
+package tickets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/efs-cw/backupbridge/internal/connectwise"
+	"github.com/efs-cw/backupbridge/internal/outcome"
+	"github.com/efs-cw/backupbridge/internal/table"
+)
+
+// A ConnectWise callback says only that a ticket changed. TicketChanged
+// re-reads the ticket from ConnectWise (the callback's body is not trusted)
+// and finds its fault by the reference this service put in the ticket's
+// externalXRef (FaultKey.XRef), through an item written when the fault's
+// ticket is created (SaveRef: pk XREF#<partner>#<ref>). What a person did is
+// then recorded at once, under the fault's lock:
+//
+//	closed while the fault is open   → closed by hand (as the next failure
+//	                                   would find it: a note on the next failure,
+//	                                   a new ticket after it clears and recurs)
+//	reopened after a close by hand   → open again
+//	merged into another ticket       → the fault follows the parent ticket
+//	deleted (GET answers 404)        → forgotten: the next failure opens a new one
+//	moved to another board, edited   → nothing to change (tracked by id)
+//
+// A ticket this service did not open, or that is no longer its fault's
+// current ticket, changes nothing.
+
+// Callback actions.
+const (
+	ActionRecorded  Action = "recorded"  // a person's close, reopen or merge
+	ActionForgotten Action = "forgotten" // the ticket was deleted
+)
+
+func refPK(partnerID, ref string) string { return "XREF#" + partnerID + "#" + ref }
+
+// SaveRef records which fault a reference belongs to (idempotent).
+func (s *FaultStore) SaveRef(ctx context.Context, k FaultKey) error {
+	_, err := s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table), Item: map[string]types.AttributeValue{
+		table.PK:     table.S(refPK(k.PartnerID, k.Ref())),
+		table.SK:     table.S("XREF"),
+		"customerId": table.S(k.CustomerID),
+		"accountId":  table.S(k.AccountID),
+		"kind":       table.S(string(k.Kind)),
+	}})
+	if err != nil {
+		return fmt.Errorf("record the reference of fault %s: %w", k, err)
+	}
+	return nil
+}
+
+// KeyOfRef finds the fault of a reference.
+func (s *FaultStore) KeyOfRef(ctx context.Context, partnerID, ref string) (FaultKey, bool, error) {
+	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.Table), Key: table.Key(refPK(partnerID, ref), "XREF")})
+	if err != nil {
+		return FaultKey{}, false, fmt.Errorf("read reference %s: %w", ref, err)
+	}
+	if len(out.Item) == 0 {
+		return FaultKey{}, false, nil
+	}
+	k := FaultKey{PartnerID: partnerID, CustomerID: table.String(out.Item["customerId"]),
+		AccountID: table.String(out.Item["accountId"]), Kind: FaultKind(table.String(out.Item["kind"]))}
+	if k.Ref() != ref {
+		return FaultKey{}, false, nil
+	}
+	return k, true, nil
+}
+
+// ParseXRef returns the fault reference of an externalXRef this service
+// wrote ("efs:<ref>:<seq>").
+func ParseXRef(x string) (ref string, ok bool) {
+	rest, found := strings.CutPrefix(strings.TrimSpace(x), "efs:")
+	if !found {
+		return "", false
+	}
+	ref, seq, found := strings.Cut(rest, ":")
+	if _, err := strconv.Atoi(seq); !found || err != nil || len(ref) != 20 {
+		return "", false
+	}
+	return ref, true
+}
+
+// TicketChanged applies what ConnectWise now says of a ticket a callback
+// named. hintXRef is the externalXRef the callback's body carried: used
+// only for a deleted ticket (GET answers 404), and only to find a fault
+// whose current ticket is that very id. The result's Action is
+// ActionRecorded, ActionForgotten or ActionSkipped (with the reason).
+func (s *Service) TicketChanged(ctx context.Context, t Target, ticketID int, hintXRef string) Result {
+	res := Result{TicketID: ticketID, Action: ActionSkipped}
+	tk, _, err := t.CW.Tickets.Get(ctx, ticketID)
+	deleted := errors.Is(err, connectwise.ErrNotFound)
+	if err != nil && !deleted {
+		res.Action, res.Err = "", fmt.Errorf("read ticket %d: %w", ticketID, err)
+		return res
+	}
+	xref := hintXRef
+	if !deleted {
+		xref = tk.ExternalXRef
+	}
+	ref, ok := ParseXRef(xref)
+	if !ok {
+		res.Reason = fmt.Sprintf("ticket %d was not opened by this service; nothing to do", ticketID)
+		return res
+	}
+	key, found, err := s.Faults.KeyOfRef(ctx, t.Partner.ID, ref)
+	if err != nil || !found {
+		res.Action, res.Err = "", err
+		if err == nil {
+			res.Action, res.Reason = ActionSkipped, fmt.Sprintf("no fault of this partner has ticket %d's reference %s; nothing to do", ticketID, xref)
+		}
+		return res
+	}
+	res.Fault = key
+	now := s.now()
+	f, found, err := s.Faults.Get(ctx, key)
+	if err != nil {
+		res.Action, res.Err = "", err
+		return res
+	}
+	change := ticketChange(f, tk, deleted)
+	if !found || f.TicketID != ticketID || change == nil {
+		res.Reason = fmt.Sprintf("ticket %d changed in ConnectWise; nothing to record (the fault's ticket is %d, state %q)", ticketID, f.TicketID, f.State)
+		return res
+	}
+	if f.Locked(now) {
+		res.Action, res.Err = "", outcome.Transient(outcome.CodeBusy, fmt.Errorf("fault %s: %w", key, ErrBusy))
+		return res
+	}
+	o := &op{s: s, t: t, key: key, now: now, lease: s.lease(ctx)}
+	if o.owner, err = newOwner(); err != nil {
+		res.Action, res.Err = "", err
+		return res
+	}
+	if o.f, err = s.Faults.Lock(ctx, key, o.owner, now, o.lease); err != nil {
+		if errors.Is(err, ErrBusy) {
+			err = outcome.Transient(outcome.CodeBusy, err)
+		}
+		res.Action, res.Err = "", err
+		return res
+	}
+	if o.f.TicketID == ticketID {
+		if change = ticketChange(o.f, tk, deleted); change != nil {
+			res.Action, res.Reason = change(o)
+		}
+	}
+	if err := s.Faults.Save(ctx, key, o.f, o.owner, now, o.lease, true); err != nil {
+		res.Action, res.Err = "", err
+	}
+	if res.Reason == "" {
+		res.Reason = fmt.Sprintf("ticket %d changed meanwhile; nothing to record", ticketID)
+	}
+	res.TicketID = o.f.TicketID
+	return res
+}
+
+// ticketChange says what a ticket's state (as ConnectWise holds it) changes
+// in its fault f: nil for nothing.
+func ticketChange(f Fault, tk *connectwise.Ticket, deleted bool) func(o *op) (Action, string) {
+	switch {
+	case deleted:
+		if f.State == StateNone {
+			return nil
+		}
+		return func(o *op) (Action, string) {
+			id := o.f.TicketID
+			o.forget()
+			return ActionForgotten, fmt.Sprintf("ticket %d was deleted in ConnectWise; forgotten: the next failure opens a new ticket", id)
+		}
+	case tk.MergedParentTicket != nil && tk.MergedParentTicket.ID != 0 && tk.MergedParentTicket.ID != f.TicketID:
+		return func(o *op) (Action, string) {
+			id, parent := o.f.TicketID, tk.MergedParentTicket.ID
+			o.f.TicketID = parent
+			return ActionRecorded, fmt.Sprintf("ticket %d was merged into ticket %d; the fault now follows ticket %d", id, parent, parent)
+		}
+	case tk.ClosedFlag && f.State == StateOpen:
+		return func(o *op) (Action, string) {
+			o.f.State, o.f.NotedClosedByHand = StateClosedByHand, false
+			return ActionRecorded, fmt.Sprintf("ticket %d was closed by a person while the fault persists; recorded: the next failure adds one note, and a new ticket opens after the fault clears and recurs", o.f.TicketID)
+		}
+	case !tk.ClosedFlag && f.State == StateClosedByHand:
+		return func(o *op) (Action, string) {
+			o.f.State, o.f.NotedClosedByHand = StateOpen, false
+			return ActionRecorded, fmt.Sprintf("ticket %d was reopened by a person; the fault's notes go to it again", o.f.TicketID)
+		}
+	}
+	return nil
+}
