@@ -3,6 +3,7 @@ package localstack_test
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -210,4 +211,60 @@ func (h *harness) operatorRaw(method, path string) string {
 		h.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
 	}
 	return string(raw)
+}
+
+// A month of synthetic events (issue 11's must-show): two backups a day of
+// two accounts whose sizes grow, for 30 days. The trail holds every change:
+// each quantity change starts from the previous one's value, the last one
+// ends at the addition's quantity in ConnectWise, and every value the
+// addition held is in the chain.
+func TestAuditTrailHoldsEveryChangeOfAMonth(t *testing.T) {
+	h := start(t)
+	acme := h.st.Demo.Sim.Acme
+	ctx := context.Background()
+	first := h.clock.Now()
+	seen := map[float64]bool{}
+	for day := range 30 {
+		for i, acct := range []string{"ACME-SRV01", "ACME-SRV02"} {
+			at := h.clock.Now()
+			gb := 100 + float64(day*7+i*3) + 0.4
+			h.deliver(event("backup.completed", "1001", at, backupGB(acct, "select", gb, at)))
+		}
+		seen[addition(t, h, acme, cwsim.ProductSelectGB).Quantity] = true
+		h.clock.Add(13 * time.Hour)
+	}
+	sel := addition(t, h, acme, cwsim.ProductSelectGB)
+	var chain []audit.Entry
+	for _, month := range months(first, h.clock.Now()) {
+		es, err := h.st.Service.Admin.Audit.List(ctx, "demo", "1001", month)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			if e.AdditionID == sel.ID && e.Field == "quantity" && e.Kind == audit.KindChange {
+				chain = append(chain, e)
+			}
+		}
+	}
+	if len(chain) < 20 {
+		t.Fatalf("the trail holds %d Select GB changes for 30 days of growth, want one per sync that changed it", len(chain))
+	}
+	t.Logf("%d Select GB changes over 30 days, ConnectWise ends at %v", len(chain), sel.Quantity)
+	for i := 1; i < len(chain); i++ {
+		if chain[i].From != chain[i-1].To {
+			t.Fatalf("change %d starts at %s, the one before ended at %s: a change is missing", i, chain[i].From, chain[i-1].To)
+		}
+	}
+	if last := chain[len(chain)-1].To; last != fmt.Sprint(sel.Quantity) {
+		t.Errorf("the last change ends at %s, ConnectWise holds %v", last, sel.Quantity)
+	}
+	inChain := map[string]bool{chain[0].From: true}
+	for _, e := range chain {
+		inChain[e.To] = true
+	}
+	for q := range seen {
+		if !inChain[fmt.Sprint(q)] {
+			t.Errorf("ConnectWise held Select GB %v during the month, but no change in the trail led to it", q)
+		}
+	}
 }
