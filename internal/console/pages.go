@@ -280,8 +280,9 @@ func (f eventFilter) query(withCursor bool) url.Values {
 	return q
 }
 
-// EventTypes are the event types of the contract (the type filter's choices).
-var EventTypes = []string{"backup.completed", "service.status", "notification", "usage.snapshot"}
+// EventTypes are the event types of the contract (the type filter's
+// choices), and the ConnectWise callbacks' entries.
+var EventTypes = []string{"backup.completed", "service.status", "notification", "usage.snapshot", "account.removed", "customer.removed", "connectwise.callback"}
 
 // Outcomes are the event log's outcomes (the outcome filter's choices).
 var Outcomes = []string{"done", "throttled", "skipped", "failed", "retrying", outcomeParked, outcomeDeadLettered}

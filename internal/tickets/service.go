@@ -129,6 +129,19 @@ func (s *Service) Apply(ctx context.Context, t Target, ev *contract.Event) []Res
 	return out
 }
 
+// ApplyRemovedAccounts resolves the open tickets of the accounts of a
+// removed customer (a customer.removed event: its customer-wide faults are
+// SignalsOf's), as account.removed events at the same time would.
+func (s *Service) ApplyRemovedAccounts(ctx context.Context, t Target, ev *contract.Event, accounts []contract.Account) []Result {
+	var out []Result
+	for _, a := range accounts {
+		for _, sig := range removalSignals(ev, &a, "the customer was removed") {
+			out = append(out, s.apply(ctx, t, ev, sig))
+		}
+	}
+	return out
+}
+
 func keyOf(p *partner.Partner, ev *contract.Event, sig Signal) FaultKey {
 	acct := "*"
 	if sig.Account != nil {
@@ -177,7 +190,7 @@ func (s *Service) apply(ctx context.Context, t Target, ev *contract.Event, sig S
 		return res
 	}
 	o := &op{s: s, t: t, ev: ev, sig: sig, key: key, now: now, lease: s.lease(ctx)}
-	if sig.Raise && s.Cleared != nil && sig.Account != nil && clearedByBackups(sig.Fault) {
+	if sig.Raise && s.Cleared != nil && sig.Account != nil {
 		if o.clearedAt, err = s.Cleared.ClearedAt(ctx, key); err != nil {
 			res.Err = err
 			return res
@@ -234,20 +247,13 @@ func (s *Service) apply(ctx context.Context, t Target, ev *contract.Event, sig S
 	return res
 }
 
-// ClearedTimes tells when backups last cleared an account's backup faults
-// (the account's usage item keeps it; see usage.Account.LastGoodAt).
+// ClearedTimes tells when an account's fault of a kind was last cleared by
+// something other than its own clearing signal: a good backup for the
+// backup faults (the account's usage item keeps it; see
+// usage.Account.LastGoodAt), the account's removal for every kind. A
+// failure older than that opens nothing.
 type ClearedTimes interface {
 	ClearedAt(ctx context.Context, k FaultKey) (time.Time, error)
-}
-
-// clearedByBackups reports whether a backup.completed event clears faults
-// of kind k (see SignalsOf).
-func clearedByBackups(k FaultKind) bool {
-	switch contract.NotificationKind(k) {
-	case contract.NotifyBackupFailure, contract.NotifyNoBackup, contract.NotifyNoErrorFreeBackup:
-		return true
-	}
-	return false
 }
 
 // quietClear handles a clearing signal for a fault with no ticket to
@@ -681,7 +687,10 @@ func (o *op) clear(ctx context.Context) (Action, int, string, error) {
 	}
 	if o.f.NoteAddedFor != changeResolve {
 		why := "Resolved automatically: the fault has cleared."
-		if o.sig.Removal {
+		switch {
+		case o.sig.Removal && o.sig.Account == nil:
+			why = "Resolved automatically: the customer was removed from the backup service, so this fault no longer applies."
+		case o.sig.Removal:
 			why = "Resolved automatically: the account was removed from the backup service, so this fault no longer applies."
 		}
 		if err := o.note(ctx, why+"\n\n"+o.sig.Details, noteResolution); err != nil {

@@ -50,25 +50,15 @@ var headlines = map[contract.NotificationKind]string{
 //   - notification raised raises its kind with its severity; cleared clears it.
 //   - usage.snapshot says nothing about faults.
 //   - account.removed (contract v1.1) clears every fault kind of the
-//     account, so that its open tickets are resolved with a note saying why.
-//     (customer.removed only stops the customer's data pushes.)
+//     account, so that its open tickets are resolved with a note saying why;
+//     customer.removed clears every customer-wide fault kind (the worker adds
+//     each account's, Service.ApplyRemovedAccounts).
 func SignalsOf(ev *contract.Event) []Signal {
 	switch ev.Type {
 	case contract.TypeAccountRemoved:
-		acct := *ev.Removal.Account
-		d := fmt.Sprintf("The account %s was removed from the backup service at %s.", accountLabel(&acct), ev.OccurredAt.UTC().Format("2006-01-02 15:04 MST"))
-		if ev.Removal.Reason != "" {
-			d += "\nReason: " + ev.Removal.Reason
-		}
-		var out []Signal
-		for _, k := range contract.NotificationKinds {
-			out = append(out, Signal{Fault: FaultKind(k), Account: &acct, Severity: contract.SeverityInfo, EventType: k, Headline: headlines[k], Details: d, Removal: true})
-		}
-		for _, svc := range contract.Services {
-			out = append(out, Signal{Fault: FaultKind("service_" + string(svc)), Account: &acct, Severity: contract.SeverityInfo, Details: d, Removal: true,
-				Headline: fmt.Sprintf("Service %s", strings.ReplaceAll(string(svc), "_", " "))})
-		}
-		return out
+		return removalSignals(ev, ev.Removal.Account, "")
+	case contract.TypeCustomerRemoved:
+		return removalSignals(ev, nil, "")
 	case contract.TypeBackupCompleted:
 		b := ev.Backup
 		acct := b.Account
@@ -122,6 +112,31 @@ func SignalsOf(ev *contract.Event) []Signal {
 		return []Signal{sig}
 	}
 	return nil
+}
+
+// removalSignals are the clearing signals of a removal: every fault kind of
+// the account (nil: of the customer as a whole). why, when set, is said
+// first.
+func removalSignals(ev *contract.Event, acct *contract.Account, why string) []Signal {
+	d := fmt.Sprintf("The customer was removed from the backup service at %s.", ev.OccurredAt.UTC().Format("2006-01-02 15:04 MST"))
+	if acct != nil {
+		d = fmt.Sprintf("The account %s was removed from the backup service at %s.", accountLabel(acct), ev.OccurredAt.UTC().Format("2006-01-02 15:04 MST"))
+		if why != "" {
+			d = fmt.Sprintf("The account %s is no longer backed up: %s at %s.", accountLabel(acct), why, ev.OccurredAt.UTC().Format("2006-01-02 15:04 MST"))
+		}
+	}
+	if ev.Removal != nil && ev.Removal.Reason != "" {
+		d += "\nReason: " + ev.Removal.Reason
+	}
+	var out []Signal
+	for _, k := range contract.NotificationKinds {
+		out = append(out, Signal{Fault: FaultKind(k), Account: acct, Severity: contract.SeverityInfo, EventType: k, Headline: headlines[k], Details: d, Removal: true})
+	}
+	for _, svc := range contract.Services {
+		out = append(out, Signal{Fault: FaultKind("service_" + string(svc)), Account: acct, Severity: contract.SeverityInfo, Details: d, Removal: true,
+			Headline: fmt.Sprintf("Service %s", strings.ReplaceAll(string(svc), "_", " "))})
+	}
+	return out
 }
 
 func accountLabel(a *contract.Account) string {

@@ -365,16 +365,32 @@ type ClearedTimes struct {
 }
 
 // ClearedAt is the newest good backup of the fault's account (for
-// no_error_free_backup, the newest successful one); zero when unknown.
+// no_error_free_backup, the newest successful one) for the backup faults,
+// or the account's removal if that is later (for every kind); zero when
+// unknown.
 func (c ClearedTimes) ClearedAt(ctx context.Context, k tickets.FaultKey) (time.Time, error) {
 	a, found, err := c.Usage.Account(ctx, k.PartnerID, k.CustomerID, k.AccountID)
 	if err != nil || !found {
 		return time.Time{}, err
 	}
-	if k.Kind == tickets.FaultKind(contract.NotifyNoErrorFreeBackup) {
-		return a.LastCleanAt, nil
+	var removed time.Time
+	if a.Removed() {
+		removed = a.RemovedAt // account.removed: nothing older raises again
 	}
-	return a.LastGoodAt, nil
+	switch contract.NotificationKind(k.Kind) {
+	case contract.NotifyNoErrorFreeBackup:
+		return later(a.LastCleanAt, removed), nil
+	case contract.NotifyBackupFailure, contract.NotifyNoBackup:
+		return later(a.LastGoodAt, removed), nil
+	}
+	return removed, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // audit records the sync's changes to agreement additions in the billing

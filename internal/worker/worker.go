@@ -555,6 +555,18 @@ func (w *Worker) processRun(ctx context.Context, log *slog.Logger, m *queue.Mess
 	}
 
 	results := w.Tickets.Apply(ctx, target, ev)
+	if ev.Type == contract.TypeCustomerRemoved && w.Sync != nil {
+		// The customer's accounts' tickets are resolved too.
+		_, accts, err := w.Sync.Usage.Load(ctx, m.PartnerID, ev.Customer.ID)
+		if err != nil {
+			return w.recordFailure(ctx, log, base, eventlog.WhatEvent, m.Event, err, calls, started)
+		}
+		as := make([]contract.Account, len(accts))
+		for i, a := range accts {
+			as[i] = contract.Account{ID: a.AccountID, Name: a.Name}
+		}
+		results = append(results, w.Tickets.ApplyRemovedAccounts(ctx, target, ev, as)...)
+	}
 	recorded := 0
 	for _, r := range results {
 		base.Subject = subject(r)

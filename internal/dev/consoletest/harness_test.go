@@ -242,6 +242,30 @@ func (e *env) logText() string {
 // forged request from the signed-in session would; it returns the status.
 func (e *env) postAs(path, form string) int {
 	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.st.URL+path, strings.NewReader(form))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", e.st.URL)
+	resp, _ := e.doAs(req)
+	return resp.StatusCode
+}
+
+// getAs gets path with the browser's cookies (what following a download
+// link does) and returns the answer and its body.
+func (e *env) getAs(path string) (*http.Response, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.st.URL+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.doAs(req)
+}
+
+// doAs sends req with the browser's session cookies, following no redirect.
+func (e *env) doAs(req *http.Request) (*http.Response, string) {
+	e.t.Helper()
 	cookies := get(e, "cookies", chromedp.Action[[]*network.Cookie](func(ctx context.Context, t *chromedp.Target) ([]*network.Cookie, error) {
 		res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{e.st.URL + "/console/"}})
 		if err != nil {
@@ -249,12 +273,6 @@ func (e *env) postAs(path, form string) int {
 		}
 		return res.Cookies, nil
 	}))
-	req, err := http.NewRequest(http.MethodPost, e.st.URL+path, strings.NewReader(form))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", e.st.URL)
 	for _, c := range cookies {
 		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
 	}
@@ -263,8 +281,9 @@ func (e *env) postAs(path, form string) int {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
 }
 
 // eventually polls cond every 50 ms for up to 30 s; on a timeout it calls

@@ -44,6 +44,7 @@ func TestLostCreateResponseStillOneTicket(t *testing.T) {
 			if _, err := h.sim.AddTicket(cwsimTicket(demo.Acme.ID, demo.BackupBoard.ID, "Backup failed: ACME-SRV01 file server – Acme Dental")); err != nil {
 				t.Fatal(err)
 			}
+			h.settle() // ConnectWise's callback about that ticket, before the event
 			h.sim.Inject(c.fault)
 			started := time.Now()
 			h.send(h.failure("ACME-SRV01"))

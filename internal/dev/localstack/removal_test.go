@@ -72,10 +72,40 @@ func TestRemovedAccountNoLongerBilled(t *testing.T) {
 		t.Fatalf("a backup older than the removal re-added the account: Select GB = %v", q)
 	}
 
-	// The customer goes: every quantity to zero, once, with a note.
+	// A failure older than the removal, delivered late, opens nothing (a
+	// fault kind the account never had, so only the removal stops it).
+	before := len(h.sim.Tickets())
+	h.deliver(event("notification", "1001", late, `{"kind":"no_backup","severity":"error","account":{"id":"ACME-SRV02"},"message":"no backup for 3 days"}`))
+	if n := len(h.sim.Tickets()); n != before {
+		t.Fatalf("a failure older than the account's removal opened a ticket (%d tickets, were %d)", n, before)
+	}
+
+	// Open tickets of the customer: one of an account, one customer-wide.
+	now := h.clock.Now()
+	h.deliver(event("backup.completed", "1001", now, backup("failure", "ACME-SRV01", now)))
+	h.deliver(event("notification", "1001", now, `{"kind":"disk_usage","severity":"warning","message":"vault 95% full"}`))
+	var open []cwsim.Ticket
+	for _, x := range h.sim.Tickets() {
+		if !x.ClosedFlag {
+			open = append(open, x)
+		}
+	}
+	if len(open) != 2 {
+		t.Fatalf("open tickets before the customer's removal = %+v, want 2", open)
+	}
+
+	// The customer goes: every quantity to zero, once, with a note; its
+	// open tickets are resolved.
 	h.clock.Add(13 * time.Hour)
 	gone := h.clock.Now()
 	h.deliver(event("customer.removed", "1001", gone, removal("", "customer left")))
+	for _, x := range open {
+		got, _ := h.sim.Ticket(x.ID)
+		_, _, res := notesOf(h.sim, x.ID)
+		if !got.ClosedFlag || len(res) != 1 || !strings.Contains(res[0].Text, "removed from the backup service") || !strings.Contains(res[0].Text, "customer left") {
+			t.Errorf("ticket %d (%s) after customer.removed: closed %v, resolution notes %+v", x.ID, x.Summary, got.ClosedFlag, res)
+		}
+	}
 	for product := range acme.Additions {
 		if q := addition(t, h, acme, product).Quantity; q != 0 {
 			t.Errorf("%s = %v after customer.removed, want 0", product, q)
