@@ -28,6 +28,9 @@ func (a *API) baseURL(r *http.Request) string {
 	if a.CallbackBaseURL != "" {
 		return a.CallbackBaseURL
 	}
+	if r.Host == "" {
+		return "" // an in-process call with no address: nothing to register
+	}
 	scheme := "https"
 	if host, _, err := net.SplitHostPort(r.Host); err == nil {
 		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
@@ -71,6 +74,9 @@ func (a *API) callbackTarget(ctx context.Context, id string) (*partner.Partner, 
 
 func (a *API) registerCallback(r *http.Request, id string) response {
 	ctx := r.Context()
+	if a.baseURL(r) == "" {
+		return reply(http.StatusConflict, errBody("the service's public address is unknown (the request had no host): register the callback through the operator API", ""))
+	}
 	_, cw, boardID, resp := a.callbackTarget(ctx, id)
 	if resp != nil {
 		return *resp

@@ -180,7 +180,7 @@ func (h *Handler) signingKey(ctx context.Context, partnerID, keyURL string, now 
 		return "", fmt.Errorf("%w (the partner's site URL is unreadable)", errKeyURL)
 	}
 	u, err := url.Parse(keyURL)
-	if err != nil || u.Host == "" || !strings.EqualFold(u.Hostname(), site.Hostname()) || u.Port() != site.Port() || u.User != nil ||
+	if err != nil || u.Host == "" || !siteHost(u.Hostname(), site.Hostname()) || u.Port() != site.Port() || u.User != nil ||
 		(u.Scheme != "https" && !(u.Scheme == "http" && site.Scheme == "http")) {
 		return "", errKeyURL
 	}
@@ -215,4 +215,12 @@ func (h *Handler) signingKey(ctx context.Context, partnerID, keyURL string, now 
 	h.keys[keyURL] = cachedKey{doc.SigningKey, now}
 	h.keyMu.Unlock()
 	return doc.SigningKey, nil
+}
+
+// siteHost tells whether host is the partner's site host, or its API host
+// on ConnectWise's cloud (na.myconnectwise.net is served by
+// api-na.myconnectwise.net).
+func siteHost(host, site string) bool {
+	host, site = strings.ToLower(host), strings.ToLower(site)
+	return host == site || (strings.HasSuffix(site, ".myconnectwise.net") && host == "api-"+site)
 }

@@ -23,3 +23,23 @@ func TestTokenMatches(t *testing.T) {
 		t.Errorf("URLPrefix = %q", got)
 	}
 }
+
+// The signing key is fetched from the partner's site host only (or its
+// ConnectWise cloud API host).
+func TestSiteHost(t *testing.T) {
+	for _, c := range []struct {
+		host, site string
+		want       bool
+	}{
+		{"na.myconnectwise.net", "na.myconnectwise.net", true},
+		{"API-NA.myconnectwise.net", "na.myconnectwise.net", true},
+		{"api-na.myconnectwise.net.evil.com", "na.myconnectwise.net", false},
+		{"evil.com", "na.myconnectwise.net", false},
+		{"api-cw.example.com", "cw.example.com", false},
+		{"cw.example.com", "cw.example.com", true},
+	} {
+		if got := siteHost(c.host, c.site); got != c.want {
+			t.Errorf("siteHost(%q, %q) = %v, want %v", c.host, c.site, got, c.want)
+		}
+	}
+}

@@ -131,6 +131,9 @@ func (c *Console) call(ctx context.Context, method, path string, in, out any) (s
 		return 0, nil, fmt.Errorf("console: %s %s: %w", method, path, err)
 	}
 	req.RequestURI = req.URL.RequestURI()
+	if h, ok := ctx.Value(hostKey{}).(string); ok {
+		req.Host = h
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

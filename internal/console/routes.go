@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -85,8 +86,17 @@ func (c *Console) action(h func(w http.ResponseWriter, r *http.Request, id Ident
 		if !ok {
 			return
 		}
-		h(w, r, id)
+		h(w, withHost(r), id)
 	}
+}
+
+type hostKey struct{}
+
+// withHost remembers the address the console was reached at, so that the
+// operator API calls it makes carry it (the API derives the ConnectWise
+// callback URL from it at partner setup).
+func withHost(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), hostKey{}, r.Host))
 }
 
 // SafeNext returns next when it is a same-site path under /console/ (no

@@ -89,12 +89,40 @@ func ParseXRef(x string) (ref string, ok bool) {
 }
 
 // TicketChanged applies what ConnectWise now says of a ticket a callback
-// named. hintXRef is the externalXRef the callback's body carried: used
-// only for a deleted ticket (GET answers 404), and only to find a fault
-// whose current ticket is that very id. The result's Action is
+// named. hint is the ticket as the callback's body carried it (nil when it
+// carried none). It is never acted on: it can only spare the re-read, when
+// it says the ticket is as its fault already has it (the callbacks about
+// the service's own changes: a ticket it opened, noted or resolved), and
+// its externalXRef finds the fault of a deleted ticket (GET answers 404),
+// only a fault whose current ticket is that very id. The result's Action is
 // ActionRecorded, ActionForgotten or ActionSkipped (with the reason).
-func (s *Service) TicketChanged(ctx context.Context, t Target, ticketID int, hintXRef string) Result {
+func (s *Service) TicketChanged(ctx context.Context, t Target, ticketID int, hint *connectwise.Ticket, deletedHint bool) Result {
 	res := Result{TicketID: ticketID, Action: ActionSkipped}
+	if hint != nil && !deletedHint {
+		if ref, ok := ParseXRef(hint.ExternalXRef); ok {
+			key, found, err := s.Faults.KeyOfRef(ctx, t.Partner.ID, ref)
+			if err != nil {
+				res.Action, res.Err = "", err
+				return res
+			}
+			if found {
+				f, ffound, err := s.Faults.Get(ctx, key)
+				if err != nil {
+					res.Action, res.Err = "", err
+					return res
+				}
+				if ffound && f.TicketID == ticketID && ticketChange(f, hint, false) == nil {
+					res.Fault = key
+					res.Reason = fmt.Sprintf("ticket %d is as its fault has it (state %q); not read again", ticketID, f.State)
+					return res
+				}
+			}
+		}
+	}
+	hintXRef := ""
+	if hint != nil {
+		hintXRef = hint.ExternalXRef
+	}
 	tk, _, err := t.CW.Tickets.Get(ctx, ticketID)
 	deleted := errors.Is(err, connectwise.ErrNotFound)
 	if err != nil && !deleted {

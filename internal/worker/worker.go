@@ -837,20 +837,39 @@ func (w *Worker) ticketChanged(ctx context.Context, log *slog.Logger, m *queue.M
 		}
 	}
 	base := eventlog.Entry{PartnerID: m.PartnerID, EventID: m.EventID, At: started, EventType: "connectwise.callback", Subject: fmt.Sprintf("ticket/%d", m.TicketID)}
-	target, err := w.target(ctx, m.PartnerID, false)
-	if err != nil {
-		if w.recordFailure(ctx, log, base, eventlog.WhatTicket, m.Event, err, &calls, started) {
+	// A transient failure is retried through the queue with no event-log
+	// line (a callback that ends skipped would leave "retrying" as its last
+	// word); a permanent one, and a dead letter, are logged.
+	failed := func(err error) error {
+		if outcome.Of(err).Kind != outcome.KindPermanent {
+			log.WarnContext(ctx, "connectwise callback: transient failure; retried through the queue", "ticketId", m.TicketID, "error", err)
 			return errors.New("transient failure; retry")
 		}
+		w.recordFailure(ctx, log, base, eventlog.WhatTicket, m.Event, err, &calls, started)
 		return nil
 	}
-	r := w.Tickets.TicketChanged(ctx, target, m.TicketID, m.XRef)
+	target, err := w.target(ctx, m.PartnerID, false)
+	if err != nil {
+		return failed(err)
+	}
+	var hint *connectwise.Ticket
+	var p connectwise.CallbackPayload
+	deleted := false
+	if json.Unmarshal(m.Event, &p) == nil {
+		deleted = p.Action == connectwise.CallbackActionDeleted
+		var tk connectwise.Ticket
+		if p.DecodeEntity(&tk) == nil {
+			hint = &tk
+		}
+	}
+	if hint == nil && m.XRef != "" {
+		hint = &connectwise.Ticket{ExternalXRef: m.XRef}
+		deleted = true // an xref alone says nothing of the state: read it
+	}
+	r := w.Tickets.TicketChanged(ctx, target, m.TicketID, hint, deleted)
 	base.CustomerID = r.Fault.CustomerID
 	if r.Err != nil {
-		if w.recordFailure(ctx, log, base, eventlog.WhatTicket, m.Event, r.Err, &calls, started) {
-			return errors.New("transient failure; retry")
-		}
-		return nil
+		return failed(r.Err)
 	}
 	if r.Action == tickets.ActionSkipped {
 		log.InfoContext(ctx, "connectwise callback: nothing to record", "ticketId", m.TicketID, "reason", r.Reason, "calls", calls.Load())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -34,6 +35,20 @@ func TestTechniciansCloseRecordedWithinSeconds(t *testing.T) {
 	h.deliver(h.failure("ACME-SRV01"))
 	tk := h.only()
 	key := tickets.FaultKey{PartnerID: partner.DemoPartnerID, CustomerID: "1001", AccountID: "ACME-SRV01", Kind: "backup_failure"}
+	// The callback about the service's own create was delivered and cost
+	// no ConnectWise call: its ticket is as the fault has it.
+	added := false
+	for _, d := range h.sim.CallbackDeliveries() {
+		added = added || (d.TicketID == tk.ID && d.Action == "added" && d.StatusCode == http.StatusOK)
+	}
+	if !added {
+		t.Errorf("no delivered callback for the new ticket: %+v", h.sim.CallbackDeliveries())
+	}
+	for _, c := range h.sim.Calls() {
+		if c.Method == http.MethodGet && c.Path == fmt.Sprintf("/service/tickets/%d", tk.ID) {
+			t.Errorf("the ticket was read again (%s %s) after its own creation's callback", c.Method, c.Path)
+		}
+	}
 	closedAt := time.Now()
 	if err := h.sim.SetTicketStatus(tk.ID, demo.StatusClosed); err != nil {
 		t.Fatal(err)
