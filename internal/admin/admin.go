@@ -423,22 +423,12 @@ func (a *API) update(id string, r *http.Request) response {
 		}
 	}
 	out := map[string]any{"partner": p}
-	if old != nil && !strings.EqualFold(strings.TrimSpace(old.Board), strings.TrimSpace(p.Board)) {
-		// The callback watches the board: follow it, if one is registered.
-		if _, registered, err := a.registeredCallback(ctx, id); err == nil && registered {
-			out["callbacks"] = a.autoRegister(r, id)
-		}
+	if old != nil && strings.TrimSpace(p.Board) != "" && !strings.EqualFold(strings.TrimSpace(old.Board), strings.TrimSpace(p.Board)) {
+		// The callback watches the board: register it on the new one (the
+		// setup wizard sets the board after creating the partner).
+		out["callbacks"] = a.autoRegister(r, id)
 	}
 	return reply(http.StatusOK, out)
-}
-
-// registeredCallback tells whether the partner has a callback registered.
-func (a *API) registeredCallback(ctx context.Context, id string) (int, bool, error) {
-	if a.Callbacks == nil {
-		return 0, false, nil
-	}
-	reg, found, err := a.Callbacks.Get(ctx, id)
-	return reg.CallbackID, found, err
 }
 
 // Problem is one thing validate found wrong, in words.

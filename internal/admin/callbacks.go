@@ -21,8 +21,9 @@ import (
 // The callback URL is CallbackBaseURL, or the address this request came to
 // (API Gateway's domain: the webhook and the operator API share it).
 // Partner setup (POST …/partners) registers it too, and an update that
-// changes the board registers it again; neither fails when ConnectWise
-// cannot be reached (the answer says so, and the doctor reports it).
+// sets or changes the board registers it (again); neither fails when
+// ConnectWise cannot be reached (the answer says so, and the doctor
+// reports it).
 
 func (a *API) baseURL(r *http.Request) string {
 	if a.CallbackBaseURL != "" {

@@ -30,9 +30,10 @@ const KeyTTL = time.Hour
 // Handler answers POST /v1/partners/{partnerId}/callbacks/{token}:
 //
 //	413  body over MaxBodyBytes
-//	401  unknown partner, no registration, wrong token, or a signature that
-//	     does not verify (or whose key_url is not on the partner's site):
-//	     one body for all, {"error":"invalid callback"}, and a log line
+//	401  unknown partner, no registration, wrong token, a signature that
+//	     does not verify (or whose key_url is not on the partner's site), or
+//	     no signature from a site that has signed before (Registration.Signed):
+//	     one body for all, {"error":"invalid callback"}, and a WARN log line
 //	400  not a JSON callback payload
 //	200  {"status":"ignored"}    not a ticket callback (ConnectWise disables a
 //	                             callback its receiver keeps refusing)
@@ -40,7 +41,8 @@ const KeyTTL = time.Hour
 //	     enqueued (ConnectWise retries twice)
 //	200  {"status":"accepted"}   queued for the worker
 //
-// It writes nothing and calls ConnectWise at most for the signing key. A
+// It writes nothing (but, once, that the partner's site signs) and calls
+// ConnectWise at most for the signing key. A
 // replayed delivery is queued again and changes nothing: the worker acts on
 // the ticket as ConnectWise holds it now, never on the body.
 type Handler struct {
@@ -131,7 +133,9 @@ func (h *Handler) handle(r *http.Request, partnerID string, now time.Time) (answ
 	if err := json.Unmarshal(body, &p); err != nil {
 		return answer{http.StatusBadRequest, map[string]string{"error": "not a ConnectWise callback payload: " + err.Error()}}, "", 0
 	}
-	if sig := r.Header.Get(connectwise.CallbackSignatureHeader); sig != "" {
+	sig := r.Header.Get(connectwise.CallbackSignatureHeader)
+	switch {
+	case sig != "":
 		key, err := h.signingKey(ctx, partnerID, p.Metadata.KeyURL, now)
 		if errors.Is(err, errKeyURL) {
 			return refused, err.Error(), p.ID
@@ -142,6 +146,14 @@ func (h *Handler) handle(r *http.Request, partnerID string, now time.Time) (answ
 		if !connectwise.VerifyCallback(body, sig, key) {
 			return refused, "the content signature does not verify", p.ID
 		}
+		if !reg.Signed {
+			// The site signs: from now on an unsigned callback is forged.
+			if err := h.Registrations.markSigned(ctx, partnerID); err != nil {
+				return unavailable(), err.Error(), p.ID
+			}
+		}
+	case reg.Signed:
+		return refused, "unsigned, from a site that signs its callbacks", p.ID
 	}
 	if !strings.EqualFold(p.Type, "ticket") || p.ID <= 0 {
 		return answer{http.StatusOK, map[string]string{"status": "ignored"}}, fmt.Sprintf("not a ticket callback (type %q, id %d)", p.Type, p.ID), p.ID

@@ -36,6 +36,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/table"
@@ -56,6 +57,25 @@ type Registration struct {
 	URLPrefix    string    `json:"urlPrefix"`
 	TokenHash    string    `json:"tokenHash"`
 	RegisteredAt time.Time `json:"registeredAt"`
+	// Signed is set at the first callback whose signature verified: from
+	// then on, an unsigned callback for this partner is refused (its site
+	// signs, so an unsigned one is forged).
+	Signed bool `json:"signed,omitempty"`
+}
+
+// markSigned records that the partner's site signs its callbacks (once).
+func (s *Store) markSigned(ctx context.Context, partnerID string) error {
+	_, err := s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.Table),
+		Key:                       table.Key("CALLBACK#"+partnerID, "REG"),
+		UpdateExpression:          aws.String("SET signed = :t"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
+	})
+	if err != nil && !table.IsConditionFailed(err) {
+		return fmt.Errorf("record that %s's site signs its callbacks: %w", partnerID, err)
+	}
+	return nil
 }
 
 // Store keeps registrations in the service's table.
@@ -156,8 +176,12 @@ func (s *Store) Register(ctx context.Context, cw *connectwise.Client, partnerID 
 		}
 		did = fmt.Sprintf("registered ConnectWise callback %d (ticket changes on board %d)", saved.ID, boardID)
 	}
+	prev, _, err := s.Get(ctx, partnerID)
+	if err != nil {
+		return "", err
+	}
 	err = s.put(ctx, Registration{PartnerID: partnerID, CallbackID: saved.ID, BoardID: boardID, URLPrefix: prefix,
-		TokenHash: hex.EncodeToString(sum[:]), RegisteredAt: now.UTC()})
+		TokenHash: hex.EncodeToString(sum[:]), RegisteredAt: now.UTC(), Signed: prev.Signed})
 	return did, err
 }
 

@@ -27,6 +27,14 @@ func (e *env) clickAndWait(what, sel, want string) {
 		loc, err := chromedp.Run(ctx, chromedp.Location())
 		return err == nil && strings.Contains(loc, want)
 	}, func() { e.t.Logf("at %s:\n%s", get(e, "location", chromedp.Location()), e.text()) })
+	// The new document, not the old one whose URL already changed: a click
+	// on a node of the old one fails ("Could not find node").
+	eventually(e.t, what+": loaded", func() bool {
+		ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+		defer cancel()
+		st, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState`))
+		return err == nil && st == "complete"
+	})
 	e.run(what+": page", chromedp.WaitVisible(chromedp.CSS("main")))
 }
 
@@ -87,6 +95,16 @@ func TestSetupWizardToFirstTicket(t *testing.T) {
 	e.run("reload step 5", chromedp.Reload())
 	if n := get(e, "secret again?", chromedp.Evaluate[int](`document.querySelectorAll('#new-secret').length`)); n != 0 {
 		t.Errorf("a reload shows the secret again")
+	}
+
+	// Saving the board registered the partner's ConnectWise callback, on
+	// that board, pointing at this service.
+	registered := false
+	for _, cb := range e.st.Sim.Callbacks() {
+		registered = registered || strings.HasPrefix(cb.URL, e.st.URL+"/v1/partners/acme-msp/callbacks/")
+	}
+	if !registered {
+		t.Errorf("no ConnectWise callback registered for the new partner: %+v", e.st.Sim.Callbacks())
 	}
 
 	// Step 6: the doctor's checklist, green against the simulator.

@@ -152,6 +152,11 @@ func TestForgedCallbackRefused(t *testing.T) {
 	if code := post("http"+strings.TrimPrefix(h.st.URL, "http")+"/v1/partners/nobody/callbacks/x", real, realSig); code != http.StatusUnauthorized {
 		t.Errorf("unknown partner: %d, want 401", code)
 	}
+	// The site has signed before: the real body without its signature is
+	// refused.
+	if code := post(url, real, ""); code != http.StatusUnauthorized {
+		t.Errorf("unsigned, from a site that signs: %d, want 401", code)
+	}
 	// A replay of the real delivery: accepted, nothing changes.
 	if code := post(url, real, realSig); code != http.StatusOK {
 		t.Errorf("replay: %d, want 200", code)
