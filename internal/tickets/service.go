@@ -190,7 +190,7 @@ func (s *Service) apply(ctx context.Context, t Target, ev *contract.Event, sig S
 		return res
 	}
 	o := &op{s: s, t: t, ev: ev, sig: sig, key: key, now: now, lease: s.lease(ctx)}
-	if sig.Raise && s.Cleared != nil && sig.Account != nil {
+	if sig.Raise && s.Cleared != nil {
 		if o.clearedAt, err = s.Cleared.ClearedAt(ctx, key); err != nil {
 			res.Err = err
 			return res
@@ -247,11 +247,12 @@ func (s *Service) apply(ctx context.Context, t Target, ev *contract.Event, sig S
 	return res
 }
 
-// ClearedTimes tells when an account's fault of a kind was last cleared by
-// something other than its own clearing signal: a good backup for the
+// ClearedTimes tells when a fault was last cleared by something other than
+// its own clearing signal: for an account's fault, a good backup for the
 // backup faults (the account's usage item keeps it; see
-// usage.Account.LastGoodAt), the account's removal for every kind. A
-// failure older than that opens nothing.
+// usage.Account.LastGoodAt) and the account's removal for every kind; for
+// a customer-wide fault, the customer's removal. A failure older than that
+// opens nothing.
 type ClearedTimes interface {
 	ClearedAt(ctx context.Context, k FaultKey) (time.Time, error)
 }

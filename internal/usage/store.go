@@ -279,6 +279,12 @@ func (s *Store) customer(ctx context.Context, partnerID, customerID string) (Cus
 	return c, int(table.Int64(out.Item["version"])), len(out.Item) > 0, nil
 }
 
+// Customer reads the customer's usage state (found false when it has none).
+func (s *Store) Customer(ctx context.Context, partnerID, customerID string) (Customer, bool, error) {
+	c, _, found, err := s.customer(ctx, partnerID, customerID)
+	return c, found, err
+}
+
 // Account reads one account's state (found false when it has none).
 func (s *Store) Account(ctx context.Context, partnerID, customerID, accountID string) (Account, bool, error) {
 	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{

@@ -366,9 +366,17 @@ type ClearedTimes struct {
 
 // ClearedAt is the newest good backup of the fault's account (for
 // no_error_free_backup, the newest successful one) for the backup faults,
-// or the account's removal if that is later (for every kind); zero when
-// unknown.
+// or the account's removal if that is later (for every kind); for a
+// customer-wide fault, the customer's removal; zero when unknown.
 func (c ClearedTimes) ClearedAt(ctx context.Context, k tickets.FaultKey) (time.Time, error) {
+	if k.AccountID == "*" {
+		// A customer-wide fault: the customer's removal (customer.removed).
+		cust, found, err := c.Usage.Customer(ctx, k.PartnerID, k.CustomerID)
+		if err != nil || !found {
+			return time.Time{}, err
+		}
+		return cust.RemovedAt, nil
+	}
 	a, found, err := c.Usage.Account(ctx, k.PartnerID, k.CustomerID, k.AccountID)
 	if err != nil || !found {
 		return time.Time{}, err

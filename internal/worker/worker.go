@@ -564,6 +564,13 @@ func (w *Worker) processRun(ctx context.Context, log *slog.Logger, m *queue.Mess
 		as := make([]contract.Account, len(accts))
 		for i, a := range accts {
 			as[i] = contract.Account{ID: a.AccountID, Name: a.Name}
+			// Each account is removed with its customer, so that a failure
+			// older than the removal opens nothing (tickets.ClearedTimes).
+			rm := &contract.Event{SpecVersion: contract.SpecVersion, Type: contract.TypeAccountRemoved, OccurredAt: ev.OccurredAt,
+				Customer: ev.Customer, Removal: &contract.Removal{Account: &as[i]}}
+			if err := w.Sync.Usage.RecordEvent(ctx, m.PartnerID, "", rm); err != nil {
+				return w.recordFailure(ctx, log, base, eventlog.WhatEvent, m.Event, err, calls, started)
+			}
 		}
 		results = append(results, w.Tickets.ApplyRemovedAccounts(ctx, target, ev, as)...)
 	}

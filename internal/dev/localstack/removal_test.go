@@ -124,6 +124,15 @@ func TestRemovedAccountNoLongerBilled(t *testing.T) {
 	if zeroed == 0 {
 		t.Errorf("no audit entry notes the customer's removal: %+v", es)
 	}
+	// Failures older than the customer's removal, delivered late, open
+	// nothing: of an account, and customer-wide (kinds never raised).
+	before = len(h.sim.Tickets())
+	late = gone.Add(-time.Minute)
+	h.deliver(event("notification", "1001", late, `{"kind":"no_error_free_backup","severity":"error","account":{"id":"ACME-SRV01"},"message":"no clean backup"}`))
+	h.deliver(event("notification", "1001", late, `{"kind":"archiving_failure","severity":"error","message":"archiving stopped"}`))
+	if n := len(h.sim.Tickets()); n != before {
+		t.Fatalf("failures older than the customer's removal opened tickets (%d tickets, were %d)", n, before)
+	}
 	// Nothing more: a person's edit stays, even on "sync now".
 	if err := h.sim.SetAdditionQuantity(sel.ID, 7); err != nil {
 		t.Fatal(err)
