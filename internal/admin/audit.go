@@ -36,11 +36,8 @@ func (a *API) auditTrail(ctx context.Context, partnerID, customerID string, q ur
 // person's edit of an addition the service bills, found by a sync), newest
 // first, the last one per addition field.
 func (a *API) drifts(ctx context.Context, partnerID string, q url.Values) response {
-	if _, resp := a.lookup(ctx, partnerID); resp != nil {
+	if resp := a.auditReady(ctx, partnerID); resp != nil {
 		return *resp
-	}
-	if a.Audit == nil {
-		return a.internal(ctx, errors.New("admin: no audit store"))
 	}
 	ds, err := a.Audit.Drifts(ctx, partnerID)
 	if err != nil {
@@ -81,12 +78,8 @@ func (a *API) statement(ctx context.Context, partnerID string, q url.Values) res
 // auditMonth checks the partner and the audit store, and reads ?month=
 // (default the current UTC month).
 func (a *API) auditMonth(ctx context.Context, partnerID string, q url.Values) (string, *response) {
-	if _, resp := a.lookup(ctx, partnerID); resp != nil {
+	if resp := a.auditReady(ctx, partnerID); resp != nil {
 		return "", resp
-	}
-	if a.Audit == nil {
-		r := a.internal(ctx, errors.New("admin: no audit store"))
-		return "", &r
 	}
 	month := q.Get("month")
 	if month == "" {
@@ -97,6 +90,18 @@ func (a *API) auditMonth(ctx context.Context, partnerID string, q url.Values) (s
 		return "", &r
 	}
 	return month, nil
+}
+
+// auditReady checks the partner and the audit store.
+func (a *API) auditReady(ctx context.Context, partnerID string) *response {
+	if _, resp := a.lookup(ctx, partnerID); resp != nil {
+		return resp
+	}
+	if a.Audit == nil {
+		r := a.internal(ctx, errors.New("admin: no audit store"))
+		return &r
+	}
+	return nil
 }
 
 // jsonOrCSV answers v as JSON, or (format=csv) what writeCSV writes, as a

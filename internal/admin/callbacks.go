@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strings"
 
 	"github.com/efs-cw/backupbridge/internal/connectwise"
 	"github.com/efs-cw/backupbridge/internal/partner"
@@ -41,57 +40,69 @@ func (a *API) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// callbackTarget reads the partner, its client and its board id.
-func (a *API) callbackTarget(ctx context.Context, id string) (*partner.Partner, *connectwise.Client, int, *response) {
+// callbackTarget reads the partner's client and board id.
+func (a *API) callbackTarget(ctx context.Context, id string) (*connectwise.Client, int, *response) {
 	if a.Callbacks == nil {
 		r := a.internal(ctx, errors.New("admin: no callback store"))
-		return nil, nil, 0, &r
+		return nil, 0, &r
 	}
 	p, resp := a.lookup(ctx, id)
 	if resp != nil {
-		return nil, nil, 0, resp
+		return nil, 0, resp
 	}
 	s, found, err := a.secrets(ctx, id)
 	if err != nil {
 		r := a.internal(ctx, err)
-		return nil, nil, 0, &r
+		return nil, 0, &r
 	}
 	if !found {
 		r := reply(http.StatusConflict, errBody(noKeys.Problem, noKeys.Setting))
-		return nil, nil, 0, &r
+		return nil, 0, &r
 	}
 	cw, prob := a.client(ctx, p, s)
 	if prob != nil {
 		r := reply(http.StatusConflict, errBody(prob.Problem, prob.Setting))
-		return nil, nil, 0, &r
+		return nil, 0, &r
 	}
 	board, err := (&tickets.Boards{}).Configured(ctx, cw, p)
 	if err != nil {
 		r := reply(http.StatusBadGateway, errBody("the partner's board could not be read from ConnectWise: "+cwText(err), "board"))
-		return nil, nil, 0, &r
+		return nil, 0, &r
 	}
-	return p, cw, board.ID, nil
+	return cw, board.ID, nil
 }
 
 func (a *API) registerCallback(r *http.Request, id string) response {
-	ctx := r.Context()
-	if a.baseURL(r) == "" {
-		return reply(http.StatusConflict, errBody("the service's public address is unknown (the request had no host): register the callback through the operator API", ""))
-	}
-	_, cw, boardID, resp := a.callbackTarget(ctx, id)
-	if resp != nil {
-		return *resp
-	}
-	did, err := a.Callbacks.Register(context.WithoutCancel(ctx), cw, id, boardID, a.baseURL(r), a.now())
-	if err != nil {
-		return reply(http.StatusBadGateway, errBody("ConnectWise refused or failed the callback registration: "+cwText(err), ""))
+	did, fail := a.register(r, id)
+	if fail != nil {
+		return *fail
 	}
 	return reply(http.StatusOK, map[string]any{"status": did})
 }
 
+// register registers (or refreshes) the partner's callback and says what
+// it did, or answers why not.
+func (a *API) register(r *http.Request, id string) (string, *response) {
+	ctx := r.Context()
+	if a.baseURL(r) == "" {
+		fail := reply(http.StatusConflict, errBody("the service's public address is unknown (the request had no host): register the callback through the operator API", ""))
+		return "", &fail
+	}
+	cw, boardID, fail := a.callbackTarget(ctx, id)
+	if fail != nil {
+		return "", fail
+	}
+	did, err := a.Callbacks.Register(context.WithoutCancel(ctx), cw, id, boardID, a.baseURL(r), a.now())
+	if err != nil {
+		f := reply(http.StatusBadGateway, errBody("ConnectWise refused or failed the callback registration: "+cwText(err), ""))
+		return "", &f
+	}
+	return did, nil
+}
+
 func (a *API) callbackStatus(r *http.Request, id string) response {
 	ctx := r.Context()
-	_, cw, boardID, resp := a.callbackTarget(ctx, id)
+	cw, boardID, resp := a.callbackTarget(ctx, id)
 	if resp != nil {
 		return *resp
 	}
@@ -112,7 +123,7 @@ func (a *API) callbackStatus(r *http.Request, id string) response {
 
 func (a *API) unregisterCallback(r *http.Request, id string) response {
 	ctx := r.Context()
-	_, cw, _, resp := a.callbackTarget(ctx, id)
+	cw, _, resp := a.callbackTarget(ctx, id)
 	if resp != nil {
 		return *resp
 	}
@@ -129,15 +140,12 @@ func (a *API) autoRegister(r *http.Request, id string) string {
 	if a.Callbacks == nil {
 		return ""
 	}
-	resp := a.registerCallback(r, id)
-	if resp.status == http.StatusOK {
-		if m, ok := resp.body.(map[string]any); ok {
-			s, _ := m["status"].(string)
-			return s
-		}
+	did, fail := a.register(r, id)
+	if fail == nil {
+		return did
 	}
-	if m, ok := resp.body.(map[string]string); ok {
-		return "not registered: " + strings.TrimSpace(m["error"]) + " (POST …/callbacks to try again)"
+	if b, ok := fail.body.(map[string]string); ok {
+		return "not registered: " + b["error"] + " (POST …/callbacks to try again)"
 	}
 	return "not registered (POST …/callbacks to try again)"
 }

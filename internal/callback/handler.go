@@ -165,12 +165,6 @@ func (h *Handler) handle(r *http.Request, partnerID string, now time.Time) (answ
 	}
 	m := queue.Message{Version: queue.MessageVersion, Job: queue.JobTicketChanged, PartnerID: partnerID, EventID: "cb_" + id,
 		ReceivedAt: now.UTC(), TicketID: p.ID, Event: body}
-	var entity struct {
-		ExternalXRef string `json:"externalXRef"`
-	}
-	if p.DecodeEntity(&entity) == nil {
-		m.XRef = entity.ExternalXRef
-	}
 	if err := h.Queue.Enqueue(ctx, m); err != nil {
 		return unavailable(), err.Error(), p.ID
 	}
@@ -179,10 +173,19 @@ func (h *Handler) handle(r *http.Request, partnerID string, now time.Time) (answ
 
 var errKeyURL = errors.New("the signing key URL is not on the partner's ConnectWise site")
 
-// signingKey fetches (and caches) the key of key_url, only from the
-// partner's configured site host, over https (http only for a loopback
-// site, as the local simulator is).
+// signingKey fetches (and caches, per partner and key URL) the key of
+// key_url, only from the partner's configured site host, over https (http
+// only for a loopback site, as the local simulator is). A cached key was
+// checked against the partner's site when it was fetched: a hit reads
+// nothing.
 func (h *Handler) signingKey(ctx context.Context, partnerID, keyURL string, now time.Time) (string, error) {
+	cacheKey := partnerID + "\x00" + keyURL
+	h.keyMu.Lock()
+	if k, ok := h.keys[cacheKey]; ok && now.Sub(k.at) < KeyTTL {
+		h.keyMu.Unlock()
+		return k.key, nil
+	}
+	h.keyMu.Unlock()
 	p, err := h.Partners.Get(ctx, partnerID)
 	if err != nil {
 		return "", fmt.Errorf("read partner %s: %w", partnerID, err)
@@ -196,12 +199,6 @@ func (h *Handler) signingKey(ctx context.Context, partnerID, keyURL string, now 
 		(u.Scheme != "https" && !(u.Scheme == "http" && site.Scheme == "http")) {
 		return "", errKeyURL
 	}
-	h.keyMu.Lock()
-	if k, ok := h.keys[keyURL]; ok && now.Sub(k.at) < KeyTTL {
-		h.keyMu.Unlock()
-		return k.key, nil
-	}
-	h.keyMu.Unlock()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return "", err
@@ -224,7 +221,7 @@ func (h *Handler) signingKey(ctx context.Context, partnerID, keyURL string, now 
 	if h.keys == nil {
 		h.keys = map[string]cachedKey{}
 	}
-	h.keys[keyURL] = cachedKey{doc.SigningKey, now}
+	h.keys[cacheKey] = cachedKey{doc.SigningKey, now}
 	h.keyMu.Unlock()
 	return doc.SigningKey, nil
 }

@@ -34,8 +34,7 @@ const (
 	JobReplay Job = "replay"
 	// JobTicketChanged asks the worker to re-read a ticket a ConnectWise
 	// callback named and record what a person did to it (package callback;
-	// TicketID, and XRef: the externalXRef the callback's body carried, a
-	// hint for a deleted ticket only).
+	// TicketID, and Event: the callback's body as received, a hint only).
 	JobTicketChanged Job = "ticket-changed"
 )
 
@@ -54,9 +53,8 @@ type Message struct {
 	CustomerID string `json:"customerId,omitempty"`
 	// Force: sync even inside the 12-hour window (an operator's request).
 	Force bool `json:"force,omitempty"`
-	// TicketID and XRef are a JobTicketChanged's ticket.
-	TicketID int    `json:"ticketId,omitempty"`
-	XRef     string `json:"xref,omitempty"`
+	// TicketID is a JobTicketChanged's ticket.
+	TicketID int `json:"ticketId,omitempty"`
 }
 
 // ClaimPrefix starts the partition key of the worker's record of a

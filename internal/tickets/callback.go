@@ -90,103 +90,111 @@ func ParseXRef(x string) (ref string, ok bool) {
 
 // TicketChanged applies what ConnectWise now says of a ticket a callback
 // named. hint is the ticket as the callback's body carried it (nil when it
-// carried none). It is never acted on: it can only spare the re-read, when
-// it says the ticket is as its fault already has it (the callbacks about
-// the service's own changes: a ticket it opened, noted or resolved), and
-// its externalXRef finds the fault of a deleted ticket (GET answers 404),
-// only a fault whose current ticket is that very id. The result's Action is
+// carried none), deleted whether the callback said it was deleted. The
+// hint is never acted on: it can only spare the re-read, when it says the
+// ticket is as its fault already has it (the callbacks about the service's
+// own changes: a ticket it opened, noted or resolved), and its
+// externalXRef finds the fault of a deleted ticket (GET answers 404), only
+// a fault whose current ticket is that very id. The result's Action is
 // ActionRecorded, ActionForgotten or ActionSkipped (with the reason).
-func (s *Service) TicketChanged(ctx context.Context, t Target, ticketID int, hint *connectwise.Ticket, deletedHint bool) Result {
+func (s *Service) TicketChanged(ctx context.Context, t Target, ticketID int, hint *connectwise.Ticket, deleted bool) Result {
 	res := Result{TicketID: ticketID, Action: ActionSkipped}
-	if hint != nil && !deletedHint {
-		if ref, ok := ParseXRef(hint.ExternalXRef); ok {
-			key, found, err := s.Faults.KeyOfRef(ctx, t.Partner.ID, ref)
-			if err != nil {
-				res.Action, res.Err = "", err
-				return res
-			}
-			if found {
-				f, ffound, err := s.Faults.Get(ctx, key)
-				if err != nil {
-					res.Action, res.Err = "", err
-					return res
-				}
-				if ffound && f.TicketID == ticketID && ticketChange(f, hint, false) == nil {
-					res.Fault = key
-					res.Reason = fmt.Sprintf("ticket %d is as its fault has it (state %q); not read again", ticketID, f.State)
-					return res
-				}
-			}
-		}
+	fail := func(err error) Result {
+		res.Action, res.Err = "", err
+		return res
 	}
-	hintXRef := ""
+	var at located
 	if hint != nil {
-		hintXRef = hint.ExternalXRef
+		var err error
+		if at, err = s.locate(ctx, t.Partner.ID, hint.ExternalXRef); err != nil {
+			return fail(err)
+		}
+		if !deleted && at.found && at.f.TicketID == ticketID && ticketChange(at.f, hint, false) == nil {
+			res.Fault = at.key
+			res.Reason = fmt.Sprintf("ticket %d is as its fault has it (state %q); not read again", ticketID, at.f.State)
+			return res
+		}
 	}
 	tk, _, err := t.CW.Tickets.Get(ctx, ticketID)
-	deleted := errors.Is(err, connectwise.ErrNotFound)
-	if err != nil && !deleted {
-		res.Action, res.Err = "", fmt.Errorf("read ticket %d: %w", ticketID, err)
-		return res
+	gone := errors.Is(err, connectwise.ErrNotFound)
+	if err != nil && !gone {
+		return fail(fmt.Errorf("read ticket %d: %w", ticketID, err))
 	}
-	xref := hintXRef
-	if !deleted {
-		xref = tk.ExternalXRef
+	if !gone {
+		// ConnectWise's reference, not the body's (read again only when
+		// they differ).
+		if ref, _ := ParseXRef(tk.ExternalXRef); ref != at.ref || ref == "" {
+			if at, err = s.locate(ctx, t.Partner.ID, tk.ExternalXRef); err != nil {
+				return fail(err)
+			}
+		}
 	}
-	ref, ok := ParseXRef(xref)
-	if !ok {
+	switch {
+	case at.ref == "":
 		res.Reason = fmt.Sprintf("ticket %d was not opened by this service; nothing to do", ticketID)
 		return res
-	}
-	key, found, err := s.Faults.KeyOfRef(ctx, t.Partner.ID, ref)
-	if err != nil || !found {
-		res.Action, res.Err = "", err
-		if err == nil {
-			res.Action, res.Reason = ActionSkipped, fmt.Sprintf("no fault of this partner has ticket %d's reference %s; nothing to do", ticketID, xref)
-		}
+	case !at.known:
+		res.Reason = fmt.Sprintf("no fault of this partner has ticket %d's reference %s; nothing to do", ticketID, at.ref)
 		return res
 	}
-	res.Fault = key
+	res.Fault = at.key
 	now := s.now()
-	f, found, err := s.Faults.Get(ctx, key)
-	if err != nil {
-		res.Action, res.Err = "", err
+	change := ticketChange(at.f, tk, gone)
+	if !at.found || at.f.TicketID != ticketID || change == nil {
+		res.Reason = fmt.Sprintf("ticket %d changed in ConnectWise; nothing to record (the fault's ticket is %d, state %q)", ticketID, at.f.TicketID, at.f.State)
 		return res
 	}
-	change := ticketChange(f, tk, deleted)
-	if !found || f.TicketID != ticketID || change == nil {
-		res.Reason = fmt.Sprintf("ticket %d changed in ConnectWise; nothing to record (the fault's ticket is %d, state %q)", ticketID, f.TicketID, f.State)
-		return res
+	if at.f.Locked(now) {
+		return fail(outcome.Transient(outcome.CodeBusy, fmt.Errorf("fault %s: %w", at.key, ErrBusy)))
 	}
-	if f.Locked(now) {
-		res.Action, res.Err = "", outcome.Transient(outcome.CodeBusy, fmt.Errorf("fault %s: %w", key, ErrBusy))
-		return res
-	}
-	o := &op{s: s, t: t, key: key, now: now, lease: s.lease(ctx)}
+	o := &op{s: s, t: t, key: at.key, now: now, lease: s.lease(ctx)}
 	if o.owner, err = newOwner(); err != nil {
-		res.Action, res.Err = "", err
-		return res
+		return fail(err)
 	}
-	if o.f, err = s.Faults.Lock(ctx, key, o.owner, now, o.lease); err != nil {
+	if o.f, err = s.Faults.Lock(ctx, at.key, o.owner, now, o.lease); err != nil {
 		if errors.Is(err, ErrBusy) {
 			err = outcome.Transient(outcome.CodeBusy, err)
 		}
-		res.Action, res.Err = "", err
-		return res
+		return fail(err)
 	}
 	if o.f.TicketID == ticketID {
-		if change = ticketChange(o.f, tk, deleted); change != nil {
+		if change = ticketChange(o.f, tk, gone); change != nil {
 			res.Action, res.Reason = change(o)
 		}
 	}
-	if err := s.Faults.Save(ctx, key, o.f, o.owner, now, o.lease, true); err != nil {
-		res.Action, res.Err = "", err
+	if err := s.Faults.Save(ctx, at.key, o.f, o.owner, now, o.lease, true); err != nil {
+		return fail(err)
 	}
 	if res.Reason == "" {
 		res.Reason = fmt.Sprintf("ticket %d changed meanwhile; nothing to record", ticketID)
 	}
 	res.TicketID = o.f.TicketID
 	return res
+}
+
+// located is the fault an externalXRef names: ref is empty when the
+// reference is not this service's, known false when no fault has it, found
+// false when the fault has no state yet.
+type located struct {
+	ref          string
+	key          FaultKey
+	known, found bool
+	f            Fault
+}
+
+// locate finds the fault of an externalXRef and reads its state.
+func (s *Service) locate(ctx context.Context, partnerID, xref string) (located, error) {
+	ref, ok := ParseXRef(xref)
+	if !ok {
+		return located{}, nil
+	}
+	at := located{ref: ref}
+	var err error
+	if at.key, at.known, err = s.Faults.KeyOfRef(ctx, partnerID, ref); err != nil || !at.known {
+		return at, err
+	}
+	at.f, at.found, err = s.Faults.Get(ctx, at.key)
+	return at, err
 }
 
 // ticketChange says what a ticket's state (as ConnectWise holds it) changes

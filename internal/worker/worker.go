@@ -859,21 +859,16 @@ func (w *Worker) ticketChanged(ctx context.Context, log *slog.Logger, m *queue.M
 	if err != nil {
 		return failed(err)
 	}
+	// The callback's body (the endpoint queued it as received): a hint only.
 	var hint *connectwise.Ticket
 	var p connectwise.CallbackPayload
-	deleted := false
 	if json.Unmarshal(m.Event, &p) == nil {
-		deleted = p.Action == connectwise.CallbackActionDeleted
 		var tk connectwise.Ticket
 		if p.DecodeEntity(&tk) == nil {
 			hint = &tk
 		}
 	}
-	if hint == nil && m.XRef != "" {
-		hint = &connectwise.Ticket{ExternalXRef: m.XRef}
-		deleted = true // an xref alone says nothing of the state: read it
-	}
-	r := w.Tickets.TicketChanged(ctx, target, m.TicketID, hint, deleted)
+	r := w.Tickets.TicketChanged(ctx, target, m.TicketID, hint, p.Action == connectwise.CallbackActionDeleted)
 	base.CustomerID = r.Fault.CustomerID
 	if r.Err != nil {
 		return failed(r.Err)
